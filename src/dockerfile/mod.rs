@@ -1,0 +1,2 @@
+//! The Dockerfile front end: parser (BuildKit-compatible AST), word
+//! expansion, and the typed instructions the planner consumes.

@@ -1,0 +1,1 @@
+//! Executing steps: COPY/ADD on the host, metadata instructions, RUN later.

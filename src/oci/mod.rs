@@ -1,0 +1,1 @@
+//! Deterministic OCI output: layers, config, manifest, index, layouts, archives.

@@ -1,0 +1,1 @@
+//! Stages and steps: from typed instructions to what must be built.

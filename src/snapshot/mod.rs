@@ -1,0 +1,72 @@
+//! Filesystem states as kiln sees them.
+//!
+//! Image paths are Linux paths kept apart from host paths: they are
+//! `/`-separated, normalised and compared in depth-first order, and their
+//! metadata (mode, owner, mtime) is recorded by kiln, never read back from the
+//! host filesystem, so host umask, case folding or missing exec bits cannot
+//! leak into an image.
+
+mod path;
+
+pub use path::{ImagePath, InvalidImagePath};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Metadata kiln records for every entry; it goes into the tar header as is
+/// (the layer writer only clamps `mtime` to SOURCE_DATE_EPOCH).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Permission bits including setuid/setgid/sticky (`0o7777` mask).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Seconds since the epoch.
+    pub mtime: u64,
+}
+
+impl Meta {
+    pub const fn new(mode: u32) -> Meta {
+        Meta {
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+        }
+    }
+}
+
+/// Where a regular file's bytes come from when a layer is written.
+#[derive(Clone, Debug)]
+pub enum Content {
+    /// A file on the host (a context file, or a file in a materialised
+    /// rootfs); read when the layer is written, so memory stays flat.
+    Host(PathBuf),
+    /// Small content kiln produced itself (heredocs, generated files).
+    Inline(Arc<[u8]>),
+}
+
+#[derive(Clone, Debug)]
+pub enum EntryKind {
+    Dir,
+    File { size: u64, content: Content },
+    Symlink { target: String },
+    /// A hard link to an earlier entry of the same layer.
+    Hardlink { target: ImagePath },
+    CharDevice { major: u32, minor: u32 },
+    BlockDevice { major: u32, minor: u32 },
+    Fifo,
+    /// Deletes `path` from the lower layers (`.wh.NAME`).
+    Whiteout,
+    /// Hides everything the lower layers had under directory `path`
+    /// (`path/.wh..wh..opq`); the directory entry itself is separate.
+    Opaque,
+}
+
+/// One entry of a layer: what kiln will write at `path`.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub path: ImagePath,
+    pub kind: EntryKind,
+    pub meta: Meta,
+}

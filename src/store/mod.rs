@@ -1,0 +1,1 @@
+//! The content-addressed blob store and the local image names.

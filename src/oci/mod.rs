@@ -1,1 +1,3 @@
 //! Deterministic OCI output: layers, config, manifest, index, layouts, archives.
+
+pub mod config;

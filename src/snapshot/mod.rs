@@ -70,3 +70,16 @@ pub struct Entry {
     pub kind: EntryKind,
     pub meta: Meta,
 }
+
+/// A read-only tree that COPY and ADD take files from: the build context
+/// (filtered by .dockerignore) or a stage's root filesystem. Implementations
+/// resolve symlinks in parent components inside the tree (chroot semantics)
+/// and never reach outside it.
+pub trait SourceTree: Send + Sync {
+    /// The entry at `path`, not following a final symlink. `Ok(None)` when
+    /// absent or excluded. Regular files carry `Content::Host`.
+    fn lstat(&self, path: &ImagePath) -> std::io::Result<Option<Entry>>;
+    /// Names of the children of directory `dir`, sorted bytewise, excluded
+    /// ones left out.
+    fn read_dir(&self, dir: &ImagePath) -> std::io::Result<Vec<String>>;
+}

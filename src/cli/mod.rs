@@ -1,8 +1,115 @@
-//! The `kiln` command line.
+//! The `kiln` command line: flags follow `docker buildx build` wherever
+//! buildx has a convention.
 
+mod commands;
+
+use crate::exec::options::Progress;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[derive(Parser, Debug)]
+#[command(
+    name = "kiln",
+    version,
+    about = "Build OCI images from Dockerfiles: no root, no daemon, no VM, the same bytes on every host"
+)]
+pub struct Cli {
+    /// Where blobs and local image names are kept [default: the user cache dir]
+    #[arg(long, global = true, env = "KILN_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build an image from a Dockerfile and a context directory
+    Build(BuildArgs),
+    /// List the images named in the local store (`-t`)
+    Images,
+    /// Print the manifest and config of a named image
+    Inspect {
+        /// Image name (NAME[:TAG]) or manifest digest
+        name: String,
+    },
+    /// Developer tools
+    #[command(subcommand)]
+    Debug(DebugCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DebugCommand {
+    /// Print a Dockerfile's parsed AST in BuildKit's dump format
+    Parse {
+        /// The Dockerfile to parse
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Build context directory
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
+    /// Name of the Dockerfile [default: CONTEXT/Dockerfile]
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Name the image in kiln's local store (NAME[:TAG]); repeatable
+    #[arg(short = 't', long = "tag", value_name = "NAME")]
+    pub tags: Vec<String>,
+    /// Build this stage and the ones it needs, not the last stage
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Set a build-time variable (NAME=VALUE, or NAME to take it from the environment)
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_args: Vec<String>,
+    /// Additional build context (NAME=DIR or NAME=oci-layout://PATH[:TAG|@DIGEST])
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
+    /// Target platform (os/arch[/variant]) [default: linux/amd64 on every host]
+    #[arg(long, value_name = "PLATFORM", env = "DOCKER_DEFAULT_PLATFORM")]
+    pub platform: Option<String>,
+    /// Output destination: type=oci|docker|local,dest=PATH[,tar=false][,name=N], or a directory
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub outputs: Vec<String>,
+    /// Push to a registry (not supported yet)
+    #[arg(long)]
+    pub push: bool,
+    /// Load into Docker (no Docker engine is used; use --output type=docker)
+    #[arg(long)]
+    pub load: bool,
+    /// Secret to expose to RUN steps: id=ID,src=FILE or id=ID,env=VAR
+    #[arg(long, value_name = "SPEC")]
+    pub secret: Vec<String>,
+    /// Timestamp for every created time and the upper bound of file mtimes
+    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
+    pub source_date_epoch: Option<String>,
+    /// Do not use the step cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Progress output
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: Progress,
+    /// Write the image's manifest digest to this file
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Write build result metadata (buildx keys) to this file
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+    /// Maximum parallel steps [default: number of cores]
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
 pub fn main() -> ExitCode {
-    eprintln!("kiln: not implemented yet");
-    ExitCode::FAILURE
+    let cli = Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,1 +1,4 @@
-//! Executing steps: COPY/ADD on the host, metadata instructions, RUN later.
+//! Executing a build: stages in dependency order, COPY/ADD on the host,
+//! metadata instructions, RUN later through kiln-runtime.
+
+pub mod options;

@@ -1,1 +1,3 @@
 //! Stages and steps: from typed instructions to what must be built.
+
+pub mod platform;

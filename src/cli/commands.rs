@@ -1,0 +1,136 @@
+//! Turns parsed command lines into calls on the library.
+
+use super::{BuildArgs, Cli, Command, DebugCommand};
+use crate::exec::options::{BuildOptions, NamedContext, OutputSpec};
+use crate::plan::platform::Platform;
+use anyhow::{bail, Context as _, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let cache_dir = resolve_cache_dir(cli.cache_dir)?;
+    match cli.command {
+        Command::Build(args) => {
+            let opts = build_options(args, cache_dir)?;
+            let result = crate::exec::build(&opts)?;
+            if opts.progress != crate::exec::options::Progress::Quiet {
+                eprintln!("manifest {}", result.manifest_digest);
+            }
+            println!("{}", result.manifest_digest);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Images => {
+            let names = crate::store::images::ImageNames::open(&cache_dir)?;
+            for (name, digest) in names.list()? {
+                println!("{name}\t{digest}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect { name } => {
+            println!("{}", crate::exec::inspect(&cache_dir, &name)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Debug(DebugCommand::Parse { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let ast = crate::dockerfile::parse(&text)
+                .map_err(|e| anyhow::anyhow!("{}", e.with_file(&file.display().to_string())))?;
+            print!("{}", crate::dockerfile::dump(&ast));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn resolve_cache_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
+    match flag {
+        Some(dir) => Ok(dir),
+        None => dirs::cache_dir()
+            .map(|d| d.join("kiln"))
+            .context("no user cache directory on this host: pass --cache-dir or set KILN_CACHE_DIR"),
+    }
+}
+
+fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
+    if args.push {
+        bail!("--push needs registry support, which kiln does not have yet; use --output type=oci,dest=PATH");
+    }
+    if args.load {
+        bail!("--load needs a Docker engine; kiln uses none. Write an archive with --output type=docker,dest=FILE and load it with `docker load` or `podman load`");
+    }
+    let mut build_args = BTreeMap::new();
+    for raw in &args.build_args {
+        let (k, v) = match raw.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            // buildx: `--build-arg NAME` takes the value from the environment.
+            None => match std::env::var(raw) {
+                Ok(v) => (raw.clone(), v),
+                Err(_) => continue,
+            },
+        };
+        if k.is_empty() {
+            bail!("invalid --build-arg {raw:?}: expected NAME=VALUE");
+        }
+        build_args.insert(k, v);
+    }
+    let mut named_contexts = BTreeMap::new();
+    for raw in &args.build_contexts {
+        let (name, value) = raw
+            .split_once('=')
+            .filter(|(n, _)| !n.is_empty())
+            .with_context(|| format!("invalid --build-context {raw:?}: expected NAME=VALUE"))?;
+        let ctx = NamedContext::parse(value)
+            .map_err(|e| anyhow::anyhow!("invalid --build-context {raw:?}: {e}"))?;
+        named_contexts.insert(name.to_string(), ctx);
+    }
+    let platform = match &args.platform {
+        None => Platform::default_target(),
+        Some(p) if p.contains(',') => bail!(
+            "--platform {p}: multi-platform builds need registry support and come with a later release; build one platform at a time"
+        ),
+        Some(p) => p.parse()?,
+    };
+    let source_date_epoch = match args.source_date_epoch.as_deref().map(str::trim) {
+        None | Some("") => 0,
+        Some(s) => s.parse::<u64>().with_context(|| {
+            format!("invalid SOURCE_DATE_EPOCH {s:?}: expected whole seconds since 1970")
+        })?,
+    };
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|o| OutputSpec::parse(o).map_err(|e| anyhow::anyhow!("invalid --output {o:?}: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    for s in &args.secret {
+        crate::exec::secrets::parse_secret(s)
+            .map_err(|e| anyhow::anyhow!("invalid --secret {s:?}: {e}"))?;
+    }
+    let jobs = match args.jobs {
+        Some(0) => bail!("--jobs must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    if !args.context.is_dir() {
+        bail!(
+            "build context {} is not a directory",
+            args.context.display()
+        );
+    }
+    Ok(BuildOptions {
+        context_dir: args.context,
+        dockerfile: args.file,
+        target: args.target,
+        build_args,
+        platform,
+        named_contexts,
+        source_date_epoch,
+        no_cache: args.no_cache,
+        cache_dir,
+        outputs,
+        tags: args.tags,
+        iidfile: args.iidfile,
+        metadata_file: args.metadata_file,
+        progress: args.progress,
+        jobs,
+    })
+}

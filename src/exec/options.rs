@@ -1,0 +1,189 @@
+//! What a build is asked to do, independent of how the command line spelt it.
+
+use crate::plan::platform::Platform;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// The build context directory.
+    pub context_dir: PathBuf,
+    /// The Dockerfile; `None` means `<context>/Dockerfile`.
+    pub dockerfile: Option<PathBuf>,
+    pub target: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub platform: Platform,
+    pub named_contexts: BTreeMap<String, NamedContext>,
+    pub source_date_epoch: u64,
+    pub no_cache: bool,
+    pub cache_dir: PathBuf,
+    pub outputs: Vec<OutputSpec>,
+    pub tags: Vec<String>,
+    pub iidfile: Option<PathBuf>,
+    pub metadata_file: Option<PathBuf>,
+    pub progress: Progress,
+    pub jobs: usize,
+}
+
+/// A `--build-context NAME=VALUE` source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NamedContext {
+    /// A local directory, usable with `COPY --from=NAME`.
+    Dir(PathBuf),
+    /// `oci-layout://PATH[:TAG|@DIGEST]`, usable with `FROM NAME` and `COPY --from=NAME`.
+    OciLayout(String),
+}
+
+impl NamedContext {
+    /// Parses the value part of `--build-context NAME=VALUE` like buildx.
+    pub fn parse(value: &str) -> Result<NamedContext, String> {
+        if let Some(rest) = value.strip_prefix("oci-layout://") {
+            if rest.is_empty() {
+                return Err("oci-layout:// needs a path".into());
+            }
+            return Ok(NamedContext::OciLayout(rest.to_string()));
+        }
+        for scheme in ["docker-image://", "target:", "http://", "https://", "git@"] {
+            if value.starts_with(scheme) {
+                return Err(format!(
+                    "{scheme} build contexts are not supported yet (registries come with a later release); use a directory or oci-layout://PATH"
+                ));
+            }
+        }
+        if value.is_empty() {
+            return Err("empty value".into());
+        }
+        Ok(NamedContext::Dir(PathBuf::from(value)))
+    }
+}
+
+/// One `--output` destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutputSpec {
+    /// OCI image layout: a tar archive, or a directory when `tar=false`.
+    Oci {
+        dest: PathBuf,
+        tar: bool,
+        name: Option<String>,
+    },
+    /// A `docker load`-able archive.
+    Docker { dest: PathBuf, name: Option<String> },
+    /// The final stage's root filesystem as a directory.
+    Local { dest: PathBuf },
+}
+
+impl OutputSpec {
+    /// Parses buildx's `--output` syntax: `type=oci,dest=out.tar[,tar=false][,name=N]`,
+    /// `type=docker,dest=F`, `type=local,dest=DIR`, or a bare path (= local).
+    pub fn parse(spec: &str) -> Result<OutputSpec, String> {
+        if !spec.contains('=') {
+            if spec.is_empty() || spec == "-" {
+                return Err("writing an output to stdout is not supported; give dest=PATH".into());
+            }
+            return Ok(OutputSpec::Local { dest: spec.into() });
+        }
+        let mut kind = None;
+        let mut dest = None;
+        let mut tar = true;
+        let mut name = None;
+        for field in spec.split(',') {
+            let (k, v) = field
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, found {field:?}"))?;
+            match k.trim() {
+                "type" => kind = Some(v.to_string()),
+                "dest" => dest = Some(PathBuf::from(v)),
+                "tar" => {
+                    tar = parse_bool(v).ok_or_else(|| format!("tar={v}: expected true or false"))?
+                }
+                "name" => name = Some(v.to_string()),
+                // Accepted for buildx compatibility; kiln's outputs are always
+                // reproducible and never compressed differently.
+                "compression" | "compression-level" | "force-compression" | "oci-mediatypes"
+                | "rewrite-timestamp" | "platform-split" => {}
+                other => return Err(format!("unknown output option {other:?}")),
+            }
+        }
+        let kind = kind.ok_or("missing type= (oci, docker or local)")?;
+        let need_dest = |d: Option<PathBuf>| d.ok_or(format!("type={kind} needs dest=PATH"));
+        match kind.as_str() {
+            "oci" => Ok(OutputSpec::Oci {
+                dest: need_dest(dest)?,
+                tar,
+                name,
+            }),
+            "docker" => Ok(OutputSpec::Docker {
+                dest: need_dest(dest)?,
+                name,
+            }),
+            "local" => Ok(OutputSpec::Local {
+                dest: need_dest(dest)?,
+            }),
+            "image" | "registry" => Err(format!(
+                "type={kind} pushes to a registry, which kiln does not support yet; use type=oci or type=docker"
+            )),
+            "tar" => Err("type=tar is not supported yet; use type=local or type=oci".into()),
+            other => Err(format!("unknown output type {other:?} (expected oci, docker or local)")),
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Progress {
+    Auto,
+    Plain,
+    Tty,
+    Quiet,
+    Rawjson,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_specs_parse_like_buildx() {
+        assert_eq!(
+            OutputSpec::parse("type=oci,dest=o.tar").unwrap(),
+            OutputSpec::Oci {
+                dest: "o.tar".into(),
+                tar: true,
+                name: None
+            }
+        );
+        assert_eq!(
+            OutputSpec::parse("type=oci,dest=d,tar=false,name=x:1").unwrap(),
+            OutputSpec::Oci {
+                dest: "d".into(),
+                tar: false,
+                name: Some("x:1".into())
+            }
+        );
+        assert_eq!(
+            OutputSpec::parse("out").unwrap(),
+            OutputSpec::Local { dest: "out".into() }
+        );
+        assert!(OutputSpec::parse("type=oci").unwrap_err().contains("dest"));
+        assert!(OutputSpec::parse("type=bogus,dest=x").is_err());
+        assert!(OutputSpec::parse("type=oci,dest=x,tar=maybe").is_err());
+        assert!(OutputSpec::parse("type=registry,name=x").unwrap_err().contains("registry"));
+    }
+
+    #[test]
+    fn named_contexts_parse_like_buildx() {
+        assert_eq!(
+            NamedContext::parse("oci-layout:///x/y:tag").unwrap(),
+            NamedContext::OciLayout("/x/y:tag".into())
+        );
+        assert_eq!(NamedContext::parse("../dir").unwrap(), NamedContext::Dir("../dir".into()));
+        assert!(NamedContext::parse("docker-image://alpine").is_err());
+    }
+}

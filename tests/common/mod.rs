@@ -1,0 +1,94 @@
+//! Helpers shared by the end-to-end tests: running the real `kiln` binary
+//! and finding the real tools its output is checked with.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `kiln` binary cargo built for these tests.
+pub fn kiln_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kiln"))
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `kiln ARGS` with its own cache dir, SOURCE_DATE_EPOCH unset, and
+/// returns the output (whatever the exit status).
+pub fn kiln(cache: &Path, args: &[&str]) -> Output {
+    kiln_cmd(cache, args).output().expect("start kiln")
+}
+
+pub fn kiln_cmd(cache: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(kiln_bin());
+    cmd.env("KILN_CACHE_DIR", cache)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("DOCKER_DEFAULT_PLATFORM")
+        .args(args);
+    cmd
+}
+
+/// Runs kiln and panics with its stderr unless it succeeded; returns stdout.
+pub fn kiln_ok(cache: &Path, args: &[&str]) -> String {
+    let out = kiln(cache, args);
+    assert!(
+        out.status.success(),
+        "kiln {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs kiln, asserts it failed without panicking, and returns stderr.
+pub fn kiln_err(cache: &Path, args: &[&str]) -> String {
+    let out = kiln(cache, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "kiln {args:?} unexpectedly succeeded");
+    assert!(
+        !stderr.contains("panicked"),
+        "kiln {args:?} panicked:\n{stderr}"
+    );
+    stderr
+}
+
+/// Whether `tool` is on PATH. Missing tools fail the test in CI and skip it
+/// (with a message) elsewhere.
+pub fn require_tool(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!("{tool} is required in CI (.ci/run installs it) but is not on PATH");
+        }
+        eprintln!("SKIP: {tool} not installed; install it (see .ci/run) to run this test");
+    }
+    found
+}
+
+/// Runs a command and panics with its output unless it succeeded.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes `files` (path, contents) under `dir`, creating parents.
+pub fn write_tree(dir: &Path, files: &[(&str, &str)]) {
+    for (path, contents) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+    }
+}

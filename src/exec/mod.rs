@@ -1,4 +1,54 @@
 //! Executing a build: stages in dependency order, COPY/ADD on the host,
 //! metadata instructions, RUN later through kiln-runtime.
 
+pub mod build;
+pub mod copy;
+mod copy_step;
+pub mod error;
+pub mod metadata;
 pub mod options;
+mod outputs;
+pub mod progress;
+pub mod secrets;
+mod sources;
+mod stage;
+
+pub use build::BuildResult;
+
+use anyhow::{Context as _, Result};
+use std::path::Path;
+
+/// The PATH BuildKit gives images that set none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Builds what `opts` describes.
+pub fn build(opts: &options::BuildOptions) -> Result<BuildResult> {
+    build::run(opts)
+}
+
+/// `kiln inspect NAME`: the manifest and config of a named image (or of a
+/// manifest digest) as one JSON document.
+pub fn inspect(cache_dir: &Path, name: &str) -> Result<String> {
+    let store = crate::store::blobs::BlobStore::open(cache_dir)?;
+    let digest = match name.parse::<crate::digest::Digest>() {
+        Ok(d) => d,
+        Err(_) => {
+            let names = crate::store::images::ImageNames::open(cache_dir);
+            let normalized = crate::store::images::normalize(name)?;
+            names
+                .get(&normalized)?
+                .with_context(|| format!("no image named {normalized} (see `kiln images`)"))?
+        }
+    };
+    let manifest: serde_json::Value = serde_json::from_slice(&store.read(&digest)?)?;
+    let config_digest: crate::digest::Digest = manifest["config"]["digest"]
+        .as_str()
+        .context("manifest has no config digest")?
+        .parse()?;
+    let config: serde_json::Value = serde_json::from_slice(&store.read(&config_digest)?)?;
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "digest": digest.to_string(),
+        "manifest": manifest,
+        "config": config,
+    }))?)
+}

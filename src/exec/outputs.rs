@@ -1,0 +1,94 @@
+//! The end of a build: assemble config and manifest, then hand them to the
+//! exporters (`--output`), the local names (`-t`), `--iidfile` and
+//! `--metadata-file`.
+
+use super::build::{BuildEnv, BuildResult};
+use super::metadata::timestamp;
+use super::options::OutputSpec;
+use super::progress::Progress;
+use super::stage::StageResult;
+use crate::oci::image::Descriptor;
+use anyhow::{Context as _, Result};
+
+pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Result<BuildResult> {
+    let opts = env.opts;
+    let mut config = stage.config;
+    config.created = Some(timestamp(opts.source_date_epoch));
+    let layers: Vec<Descriptor> = stage
+        .layers
+        .iter()
+        .map(|l| Descriptor::new(&l.media_type, l.digest.clone(), l.size))
+        .collect();
+    let record = crate::oci::image::write_image(env.store, &config, &layers)?;
+    let names: Vec<String> = opts
+        .tags
+        .iter()
+        .map(|t| crate::store::images::normalize(t).map_err(anyhow::Error::from))
+        .collect::<Result<_>>()?;
+
+    for output in &opts.outputs {
+        progress.info(&format!("exporting {}", describe(output)));
+        match output {
+            OutputSpec::Oci { dest, tar, name } => {
+                let name = name.clone().or_else(|| names.first().cloned());
+                crate::oci::export::write_oci(env.store, &record, dest, *tar, name.as_deref())
+                    .with_context(|| format!("writing OCI layout to {}", dest.display()))?
+            }
+            OutputSpec::Docker { dest, name } => {
+                let mut tags = names.clone();
+                if let Some(n) = name {
+                    tags.insert(0, crate::store::images::normalize(n)?);
+                }
+                crate::oci::export::write_docker_archive(env.store, &record, dest, &tags)
+                    .with_context(|| format!("writing docker archive to {}", dest.display()))?
+            }
+            OutputSpec::Local { dest } => stage
+                .rootfs
+                .export_local(dest)
+                .with_context(|| format!("writing the root filesystem to {}", dest.display()))?,
+        }
+    }
+    if !names.is_empty() {
+        let images = crate::store::images::ImageNames::open(&opts.cache_dir);
+        for n in &names {
+            images.set(n, &record.manifest_digest)?;
+        }
+    }
+    if let Some(path) = &opts.iidfile {
+        std::fs::write(path, record.manifest_digest.to_string())
+            .with_context(|| format!("writing --iidfile {}", path.display()))?;
+    }
+    if let Some(path) = &opts.metadata_file {
+        let mut m = serde_json::Map::new();
+        m.insert("containerimage.digest".into(), record.manifest_digest.to_string().into());
+        m.insert("containerimage.config.digest".into(), record.config_digest.to_string().into());
+        m.insert(
+            "containerimage.descriptor".into(),
+            serde_json::json!({
+                "mediaType": crate::oci::image::MEDIA_TYPE_MANIFEST,
+                "digest": record.manifest_digest.to_string(),
+                "size": record.manifest_size,
+            }),
+        );
+        if !names.is_empty() {
+            m.insert("image.name".into(), names.join(",").into());
+        }
+        let bytes = serde_json::to_vec_pretty(&serde_json::Value::Object(m))?;
+        std::fs::write(path, bytes)
+            .with_context(|| format!("writing --metadata-file {}", path.display()))?;
+    }
+    Ok(BuildResult {
+        manifest_digest: record.manifest_digest,
+        manifest_size: record.manifest_size,
+        config_digest: record.config_digest,
+    })
+}
+
+fn describe(o: &OutputSpec) -> String {
+    match o {
+        OutputSpec::Oci { dest, tar: true, .. } => format!("OCI archive {}", dest.display()),
+        OutputSpec::Oci { dest, .. } => format!("OCI layout {}", dest.display()),
+        OutputSpec::Docker { dest, .. } => format!("docker archive {}", dest.display()),
+        OutputSpec::Local { dest } => format!("root filesystem to {}", dest.display()),
+    }
+}

@@ -1,0 +1,165 @@
+//! Bad input gets a clear error naming what and where, a non-zero exit,
+//! no panic, and nothing written outside the output and cache dirs.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn ctx_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), files);
+    dir
+}
+
+fn build_err(ctx: &Path, extra: &[&str]) -> String {
+    let cache = tempfile::tempdir().unwrap();
+    let mut args = vec!["build", "--progress=quiet"];
+    args.extend_from_slice(extra);
+    args.push(ctx.to_str().unwrap());
+    kiln_err(cache.path(), &args)
+}
+
+#[test]
+fn unknown_instruction_names_file_and_line() {
+    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\n\nFROBNICATE x\n")]);
+    let err = build_err(ctx.path(), &[]);
+    assert!(err.contains("Dockerfile:3"), "{err}");
+    assert!(err.to_lowercase().contains("frobnicate"), "{err}");
+}
+
+#[test]
+fn unknown_flag_is_an_error() {
+    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\nCOPY --bogus=1 a /a\n"), ("a", "x")]);
+    let err = build_err(ctx.path(), &[]);
+    assert!(err.contains("Dockerfile:2") && err.contains("bogus"), "{err}");
+}
+
+#[test]
+fn missing_copy_source_shows_the_line() {
+    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\nCOPY nothere.txt /x\n")]);
+    let err = build_err(ctx.path(), &[]);
+    assert!(err.contains("Dockerfile:2"), "{err}");
+    assert!(err.contains("nothere.txt"), "{err}");
+    assert!(err.contains("COPY nothere.txt /x"), "the offending line is shown: {err}");
+}
+
+#[test]
+fn ignored_files_are_not_copyable() {
+    let ctx = ctx_with(&[
+        ("Dockerfile", "FROM scratch\nCOPY secret.key /\n"),
+        ("secret.key", "hunter2"),
+        (".dockerignore", "*.key\n"),
+    ]);
+    let err = build_err(ctx.path(), &[]);
+    assert!(err.contains("secret.key"), "{err}");
+}
+
+#[test]
+fn missing_dockerfile_and_context() {
+    let ctx = ctx_with(&[("a", "x")]);
+    let err = build_err(ctx.path(), &[]);
+    assert!(err.contains("Dockerfile"), "{err}");
+    let cache = tempfile::tempdir().unwrap();
+    let err = kiln_err(cache.path(), &["build", "/nonexistent/kiln-ctx"]);
+    assert!(err.contains("/nonexistent/kiln-ctx"), "{err}");
+}
+
+#[test]
+fn bad_flags_are_rejected() {
+    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\n")]);
+    for (flags, needle) in [
+        (vec!["--output", "type=bogus,dest=x"], "bogus"),
+        (vec!["--target", "nope"], "nope"),
+        (vec!["--platform", "linux"], "linux"),
+        (vec!["--build-context", "=x"], "build-context"),
+        (vec!["--source-date-epoch", "yesterday"], "yesterday"),
+        (vec!["--push"], "push"),
+    ] {
+        let err = build_err(ctx.path(), &flags);
+        assert!(err.contains(needle), "{flags:?}: {err}");
+    }
+}
+
+#[test]
+fn registry_base_image_explains_the_alternative() {
+    let ctx = ctx_with(&[("Dockerfile", "FROM alpine:3.20\n")]);
+    let err = build_err(ctx.path(), &[]);
+    assert!(err.contains("alpine") && err.contains("--build-context"), "{err}");
+}
+
+#[test]
+fn run_is_reported_as_not_yet_supported_with_its_line() {
+    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\nRUN echo hi\n")]);
+    let err = build_err(ctx.path(), &[]);
+    assert!(err.contains("Dockerfile:2") && err.contains("RUN"), "{err}");
+}
+
+#[test]
+fn unused_broken_stage_does_not_fail_the_build() {
+    let ctx = ctx_with(&[
+        ("Dockerfile", "FROM scratch AS broken\nCOPY missing /\n\nFROM scratch\nCOPY a /a\n"),
+        ("a", "x"),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    kiln_ok(cache.path(), &["build", "--progress=quiet", ctx.path().to_str().unwrap()]);
+}
+
+/// A symlink pointing outside the context is copied as a symlink; a path
+/// through it resolves inside the context and cannot read host files.
+#[test]
+fn context_symlinks_never_reach_outside() {
+    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\nCOPY etc/passwd /stolen\n")]);
+    std::os::unix::fs::symlink("/etc", ctx.path().join("etc")).unwrap();
+    let err = build_err(ctx.path(), &[]);
+    assert!(err.contains("passwd"), "{err}");
+
+    let ctx2 = ctx_with(&[("Dockerfile", "FROM scratch\nCOPY link /link\n")]);
+    std::os::unix::fs::symlink("/etc/passwd", ctx2.path().join("link")).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("rootfs");
+    kiln_ok(
+        cache.path(),
+        &[
+            "build",
+            "--progress=quiet",
+            "--output",
+            &format!("type=local,dest={}", dest.display()),
+            ctx2.path().to_str().unwrap(),
+        ],
+    );
+    let copied = std::fs::symlink_metadata(dest.join("link")).unwrap();
+    assert!(copied.file_type().is_symlink(), "copied as a symlink, not followed");
+    assert_eq!(
+        std::fs::read_link(dest.join("link")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+}
+
+/// Builds never write into the context (or anywhere but cache and outputs).
+#[test]
+fn context_is_left_untouched() {
+    let example = repo_root().join("examples/hello");
+    let before = listing(&example);
+    let cache = tempfile::tempdir().unwrap();
+    kiln_ok(cache.path(), &["build", "--progress=quiet", example.to_str().unwrap()]);
+    assert_eq!(listing(&example), before);
+}
+
+fn listing(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            out.push((e.path().display().to_string(), m.len()));
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}

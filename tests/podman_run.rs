@@ -1,0 +1,105 @@
+//! An image built FROM a local busybox layout runs under podman: proof
+//! that kiln's layers, config and layouts are what a real runtime expects.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+/// Builds a busybox base image from the host's static busybox (Debian's
+/// busybox-static) with kiln itself: FROM scratch + COPY.
+fn build_busybox_layout(tmp: &std::path::Path, cache: &std::path::Path) -> std::path::PathBuf {
+    let ctx = tmp.join("bb-ctx");
+    std::fs::create_dir_all(ctx.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", ctx.join("bin/busybox")).unwrap();
+    for applet in ["sh", "cat", "ls", "echo", "id", "stat"] {
+        std::os::unix::fs::symlink("busybox", ctx.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nCOPY bin/ /bin/\nCMD [\"/bin/sh\"]\n",
+    )
+    .unwrap();
+    let layout = tmp.join("busybox-layout");
+    kiln_ok(
+        cache,
+        &[
+            "build",
+            "--progress=quiet",
+            "--output",
+            &format!("type=oci,dest={},tar=false,name=busybox:latest", layout.display()),
+            ctx.to_str().unwrap(),
+        ],
+    );
+    layout
+}
+
+#[test]
+fn image_from_a_local_busybox_layout_runs_under_podman() {
+    if !std::path::Path::new("/bin/busybox").exists() {
+        if std::env::var_os("CI").is_some() {
+            panic!("/bin/busybox (Debian busybox-static) is required in CI");
+        }
+        eprintln!("SKIP: /bin/busybox missing (apt-get install busybox-static)");
+        return;
+    }
+    if !require_tool("podman") || !require_tool("runc") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let layout = build_busybox_layout(tmp.path(), &cache);
+
+    let app = tmp.path().join("app");
+    write_tree(
+        &app,
+        &[
+            ("greeting.txt", "hello from kiln\n"),
+            (
+                "Dockerfile",
+                "FROM busybox\nWORKDIR /app\nCOPY --chown=1234:5678 --chmod=0640 greeting.txt .\nENV WHO=podman\nCMD [\"/bin/sh\", \"-c\", \"cat /app/greeting.txt; echo $WHO; stat -c '%u:%g %a' /app/greeting.txt\"]\n",
+            ),
+        ],
+    );
+    let archive = tmp.path().join("app.tar");
+    kiln_ok(
+        &cache,
+        &[
+            "build",
+            "--progress=quiet",
+            "--build-context",
+            &format!("busybox=oci-layout://{}:latest", layout.display()),
+            "--output",
+            &format!("type=oci,dest={}", archive.display()),
+            app.to_str().unwrap(),
+        ],
+    );
+
+    let storage = tmp.path().join("podman");
+    let out = run_ok(
+        Command::new("podman")
+            .arg("--root")
+            .arg(storage.join("root"))
+            .arg("--runroot")
+            .arg(storage.join("run"))
+            .args([
+                "--runtime",
+                "runc",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--storage-driver",
+                "vfs",
+                "--events-backend",
+                "none",
+                "run",
+                "--rm",
+                "--network=none",
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=4096:4096",
+            ])
+            .arg(format!("oci-archive:{}", archive.display())),
+    );
+    assert_eq!(out, "hello from kiln\npodman\n1234:5678 640\n");
+}

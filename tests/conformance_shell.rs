@@ -29,18 +29,22 @@ fn conformance_dir() -> Option<PathBuf> {
 
 fn read(dir: &std::path::Path, rel: &str) -> String {
     let path = dir.join(rel);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
 #[test]
 fn env_var_test() {
     let Some(dir) = conformance_dir() else { return };
     let text = read(&dir, "buildkit/shell/envVarTest");
-    let env: Vec<(String, String)> = [("PWD", "/home"), ("SHELL", "bash"), ("KOREAN", "한국어"), ("NULL", "")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let env: Vec<(String, String)> = [
+        ("PWD", "/home"),
+        ("SHELL", "bash"),
+        ("KOREAN", "한국어"),
+        ("NULL", ""),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     let lexer = Lexer::new('\\');
     let mut failures = Vec::new();
     let mut ran = 0;

@@ -322,7 +322,11 @@ struct Shell<'a> {
 impl<'a> Shell<'a> {
     /// Processes text up to `stop` (consumed) or the end when `stop` is
     /// `None`; returns the expanded text and its words.
-    fn process_until(&mut self, stop: Option<char>, raw_escapes: bool) -> Res<(String, Vec<String>)> {
+    fn process_until(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Res<(String, Vec<String>)> {
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let out = self.process_until_inner(stop);
         self.raw_escapes = saved;
@@ -974,5 +978,404 @@ mod pattern {
             assert_eq!(trim_suffix("x*", "axbxc", false).unwrap(), "axb");
             assert_eq!(trim_suffix("x*", "axbxc", true).unwrap(), "a");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn word(input: &str, vars: &[(&str, &str)]) -> Result<String, ExpandError> {
+        Lexer::default().process_word(input, &env(vars))
+    }
+
+    fn ok(input: &str, vars: &[(&str, &str)]) -> String {
+        word(input, vars).unwrap_or_else(|e| panic!("{input:?}: {e}"))
+    }
+
+    fn err(input: &str, vars: &[(&str, &str)]) -> ExpandErrorKind {
+        match word(input, vars) {
+            Ok(w) => panic!("{input:?} should fail, gave {w:?}"),
+            Err(e) => {
+                assert_eq!(e.word, input);
+                e.kind
+            }
+        }
+    }
+
+    fn words(input: &str, vars: &[(&str, &str)]) -> Vec<String> {
+        Lexer::default()
+            .process_words(input, &env(vars))
+            .unwrap_or_else(|e| panic!("{input:?}: {e}"))
+    }
+
+    fn names(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    const FOO_BAR: &[(&str, &str)] = &[("FOO", "xxx"), ("BAR", "")];
+
+    #[test]
+    fn default_values() {
+        assert_eq!(ok("${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}", FOO_BAR), "xxx  ccc");
+        assert_eq!(
+            ok("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", FOO_BAR),
+            "xxx bbb ccc"
+        );
+        assert_eq!(ok("${BAZ:-$FOO}", FOO_BAR), "xxx");
+        assert_eq!(ok("${BAZ:-${QUX:-\"q q\"}}", FOO_BAR), "q q");
+        assert_eq!(ok("${FOO:-}", &[]), "");
+    }
+
+    #[test]
+    fn alternative_values() {
+        assert_eq!(ok("${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", FOO_BAR), "aaa bbb ");
+        assert_eq!(ok("${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", FOO_BAR), "aaa  ");
+        let release = "app-${OS}-${ARCH}${VARIANT:+-${VARIANT}}.tgz";
+        let base = [("OS", "linux"), ("ARCH", "arm")];
+        assert_eq!(ok(release, &base), "app-linux-arm.tgz");
+        assert_eq!(
+            ok(release, &[base[0], base[1], ("VARIANT", "")]),
+            "app-linux-arm.tgz"
+        );
+        assert_eq!(
+            ok(release, &[base[0], base[1], ("VARIANT", "v7")]),
+            "app-linux-arm-v7.tgz"
+        );
+    }
+
+    #[test]
+    fn required_values() {
+        assert_eq!(ok("${FOO?aaa}", FOO_BAR), "xxx");
+        assert_eq!(ok("${BAR?bbb}", FOO_BAR), "");
+        assert_eq!(ok("${FOO:?aaa}", FOO_BAR), "xxx");
+        let required = |name: &str, message: &str| ExpandErrorKind::Required {
+            name: name.into(),
+            message: message.into(),
+        };
+        assert_eq!(err("${BAZ?ccc}", FOO_BAR), required("BAZ", "ccc"));
+        assert_eq!(
+            err("${BAR:?}", FOO_BAR),
+            required("BAR", "is not allowed to be empty")
+        );
+        assert_eq!(
+            err("${BAZ:?}", FOO_BAR),
+            required("BAZ", "is not allowed to be unset")
+        );
+        // The message is expanded too.
+        let vars = [("ARG", "x"), ("VAR", "")];
+        assert_eq!(
+            err("${VAR:?message here$ARG}", &vars),
+            required("VAR", "message herex")
+        );
+        let e = word("${NOPE?need it}", &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "failed to process \"${NOPE?need it}\": NOPE: need it"
+        );
+    }
+
+    #[test]
+    fn prefix_removal() {
+        let vars = [("FOO", "xxyy"), ("BAR", "x")];
+        assert_eq!(ok("${FOO#*x*y}", &vars), "y");
+        assert_eq!(ok("${FOO#*}", &vars), "xxyy");
+        assert_eq!(ok("${FOO#$BAR}", &vars), "xyy");
+        assert_eq!(ok("${FOO#}", &vars), "xxyy");
+        assert_eq!(ok("${FOO##*x}", &vars), "yy");
+        assert_eq!(ok("${FOO##}", &vars), "xxyy");
+        assert_eq!(ok("${FOO#zz}", &vars), "xxyy");
+        assert_eq!(ok("${FOO#?\\?}", &[("FOO", "???y")]), "?y");
+        assert_eq!(ok("${UNSET#x}", &vars), "");
+        // Regexp metacharacters are literal; `\}` is a literal brace.
+        let meta = [("FOO", "()[]{}^$.*?|\\x")];
+        assert_eq!(ok("${FOO#()[]{\\}^$.\\*\\?|\\\\}", &meta), "x");
+    }
+
+    #[test]
+    fn suffix_removal() {
+        assert_eq!(ok("${FOO%x}", &[("FOO", "xxyy")]), "xxyy");
+        assert_eq!(ok("${FOO%y}", &[("FOO", "xxyy")]), "xxy");
+        assert_eq!(ok("${FOO%%\\**}", &[("FOO", "xx**")]), "xx");
+        assert_eq!(ok("${FOO%%\\**\\*}", &[("FOO", "a***yy*")]), "a");
+        assert_eq!(ok("${FOO%}", &[("FOO", "xxyy")]), "xxyy");
+        assert_eq!(ok("${FOO%%$BAR}", &[("FOO", "xxyy"), ("BAR", "")]), "xxyy");
+        assert_eq!(ok("${F%.*}", &[("F", "a.tar.gz")]), "a.tar");
+        assert_eq!(ok("${F%%.*}", &[("F", "a.tar.gz")]), "a");
+        assert_eq!(
+            ok("${ABC:-.}${FOO%x}${ABC:-.}", &[("FOO", "xxyy")]),
+            ".xxyy."
+        );
+    }
+
+    #[test]
+    fn colon_before_pattern_operators_is_rejected() {
+        for input in ["${FOO:#}", "${FOO:##}", "${FOO:%}", "${FOO:%%}"] {
+            let kind = err(input, &[]);
+            assert!(
+                matches!(kind, ExpandErrorKind::UnsupportedModifier(ref m) if m.starts_with(':')),
+                "{input}: {kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn substitution() {
+        let vars = [("FOO", "/foo*/*/*.txt"), ("NEEDLE", "\\*/")];
+        assert_eq!(
+            ok("${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}", &vars),
+            "/foo.*/*.txt - /foo..*.txt"
+        );
+        let vars = [("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")];
+        assert_eq!(
+            ok("${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}", &vars),
+            "/tmp/bar.txt - /bar.txt"
+        );
+        let vars = [("FOO", "/a/foo/b/c.txt"), ("N", "/?/"), ("R", "/")];
+        assert_eq!(
+            ok("${FOO/$N/$R} - ${FOO//$N/$R}", &vars),
+            "/foo/b/c.txt - /foo/c.txt"
+        );
+        let vars = [
+            ("U", "http://google.de"),
+            ("N", "http://"),
+            ("R", "https://"),
+        ];
+        assert_eq!(ok("${U/$N/$R}", &vars), "https://google.de");
+        // Escaped separators stay escaped in the replacement.
+        assert_eq!(
+            ok("${FOO//\\//\\/}", &[("FOO", "/tmp/foo.txt")]),
+            "\\/tmp\\/foo.txt"
+        );
+        assert_eq!(
+            ok("${FOO/$BAR/ww}", &[("FOO", "xxyy"), ("BAR", "")]),
+            "wwxxyy"
+        );
+        assert_eq!(ok("${FOO///}", &[("FOO", "xxyy")]), "xxyy");
+        assert_eq!(ok("${FOO///}", &[]), "");
+        assert_eq!(ok("${V/a*/X}", &[("V", "baac")]), "bX");
+        assert_eq!(
+            err("${FOO//ww}", &[("FOO", "xxyy")]),
+            ExpandErrorKind::MissingSlash
+        );
+        assert_eq!(
+            err("${FOO//}", &[("FOO", "xxyy")]),
+            ExpandErrorKind::MissingSlash
+        );
+        assert_eq!(
+            err("${FOO/a/b", &[("FOO", "xxyy")]),
+            ExpandErrorKind::MissingBrace
+        );
+        assert!(matches!(
+            err("${FOO/\\x/b}", &[("FOO", "x")]),
+            ExpandErrorKind::InvalidPattern { .. }
+        ));
+    }
+
+    #[test]
+    fn unsupported_and_malformed() {
+        let unsupported = |m: &str| ExpandErrorKind::UnsupportedModifier(m.into());
+        assert_eq!(err("${FOO=aaa}", FOO_BAR), unsupported("="));
+        assert_eq!(err("${FOO:=aaa}", FOO_BAR), unsupported(":="));
+        assert_eq!(err("${FOO=}", &[]), unsupported("="));
+        assert_eq!(err("${X:YYY}", &[]), unsupported(":Y"));
+        assert_eq!(err("${.}", &[]), unsupported("."));
+        assert_eq!(err("${}", &[]), ExpandErrorKind::BadSubstitution);
+        assert_eq!(err("${:-x}", &[]), ExpandErrorKind::BadSubstitution);
+        assert_eq!(err("${{x}", &[]), ExpandErrorKind::BadSubstitution);
+        assert_eq!(err("${", &[]), ExpandErrorKind::MissingBrace);
+        assert_eq!(err("${X", &[]), ExpandErrorKind::MissingBrace);
+        assert_eq!(err("${X:", &[]), ExpandErrorKind::MissingBrace);
+        assert_eq!(err("${X:-abc", &[]), ExpandErrorKind::MissingBrace);
+        assert_eq!(err("${X:-\"abc}", &[]), ExpandErrorKind::MissingBrace);
+        assert_eq!(err("${X:-${}}", &[]), ExpandErrorKind::BadSubstitution);
+        assert_eq!(err("'abc", &[]), ExpandErrorKind::UnterminatedSingleQuote);
+        assert_eq!(err("\"abc", &[]), ExpandErrorKind::UnterminatedDoubleQuote);
+        assert_eq!(
+            err("\"abc\\\"", &[]),
+            ExpandErrorKind::UnterminatedDoubleQuote
+        );
+        let e = word("a${X:=1}", &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "failed to process \"a${X:=1}\": unsupported modifier (:=) in substitution"
+        );
+    }
+
+    #[test]
+    fn parameter_names() {
+        let vars = [
+            ("A", "1"),
+            ("A_2", "2"),
+            ("이름", "kim"),
+            ("٣", "arabic-three"),
+        ];
+        assert_eq!(ok("$A.$A_2-$Ab", &vars), "1.2-");
+        assert_eq!(ok("$이름!", &vars), "kim!");
+        // Digits (any script's) form positional names; specials are one char.
+        assert_eq!(ok("$1x $12x $٣x", &vars), "x x arabic-threex");
+        assert_eq!(ok("$@@ $$$ $#x", &vars), "@ $ x");
+        assert_eq!(ok("a$ b$", &vars), "a$ b$");
+        assert_eq!(ok("$-a ${-:-d} ${#}", &vars), "a d ");
+    }
+
+    #[test]
+    fn quotes_and_escapes() {
+        let vars = [("PWD", "/home")];
+        assert_eq!(
+            ok("'$PWD \\x' \"$PWD \\x \\$ \\\" \\\\\"", &vars),
+            "$PWD \\x /home \\x $ \" \\"
+        );
+        assert_eq!(ok("a\\ b\\$PWD\\", &vars), "a b$PWD");
+        assert_eq!(ok("\"it's\" 'say \"hi\"'", &vars), "it's say \"hi\"");
+    }
+
+    #[test]
+    fn backtick_escape_mode() {
+        let lexer = Lexer::new('`');
+        assert_eq!(lexer.escape(), '`');
+        let vars = env(&[("PWD", "/home"), ("D", "C:\\dir")]);
+        let run = |input: &str| lexer.process_word(input, &vars).unwrap();
+        // Backslashes are ordinary characters: Windows paths survive.
+        assert_eq!(run("C:\\Program Files\\x"), "C:\\Program Files\\x");
+        assert_eq!(run("$D\\sub"), "C:\\dir\\sub");
+        assert_eq!(run("\\$PWD"), "\\/home");
+        assert_eq!(run("`$PWD"), "$PWD");
+        assert_eq!(run("a` b"), "a b");
+        assert_eq!(run("a``b"), "a`b");
+        assert_eq!(run("trailing`"), "trailing");
+        assert_eq!(run("\"q`\"q\""), "q\"q");
+        assert_eq!(run("\"`$PWD ``\""), "$PWD `");
+        assert_eq!(run("\"\\\""), "\\");
+        assert_eq!(run("'`$PWD'"), "`$PWD");
+        // Patterns still escape with `\` in this mode.
+        let star = env(&[("S", "*a*")]);
+        assert_eq!(lexer.process_word("${S#\\*}", &star).unwrap(), "a*");
+        assert_eq!(
+            lexer.process_words("a` b c", &vars).unwrap(),
+            vec!["a b".to_string(), "c".to_string()]
+        );
+        assert!(lexer.process_word("\"abc`\"", &vars).is_err());
+    }
+
+    #[test]
+    fn word_splitting() {
+        let vars = [("SP", "a  b"), ("LEAD", "  x"), ("EMPTY", "")];
+        assert_eq!(
+            words("  one   two\tthree  ", &vars),
+            ["one", "two", "three"]
+        );
+        assert_eq!(words("pre${SP}post", &vars), ["prea", "bpost"]);
+        assert_eq!(words("pre\"${SP}\"post", &vars), ["prea  bpost"]);
+        assert_eq!(words("$LEAD", &vars), ["x"]);
+        assert_eq!(words("a\\ b", &vars), ["a b"]);
+        // Empty words vanish, quoted or not.
+        assert_eq!(words("\"\" '' $EMPTY x", &vars), ["x"]);
+        // Heredoc markers keep their blanks.
+        assert_eq!(
+            words("cat << EOF > out", &vars),
+            ["cat", "<< EOF", ">", "out"]
+        );
+        assert_eq!(words("a <b", &vars), ["a", "<b"]);
+        // Each nested word has its own buffer (BuildKit drops "ab" here).
+        assert_eq!(words("ab${X:-c d}e", &vars), ["abc", "de"]);
+        assert_eq!(words("ab\"${X:-c}\"", &vars), ["abc"]);
+    }
+
+    #[test]
+    fn matches_are_reported() {
+        let vars = env(&[("FOO", "xxx"), ("BAR", ""), ("N", "x")]);
+        let lexer = Lexer::default();
+        let got = lexer
+            .process_word_with_matches("x ${UNUSED}", &vars)
+            .unwrap();
+        assert_eq!(got.result, "x ");
+        assert_eq!(got.words, ["x"]);
+        assert!(got.matched.is_empty());
+        assert_eq!(got.unmatched, names(&["UNUSED"]));
+
+        let got = lexer
+            .process_word_with_matches("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", &vars)
+            .unwrap();
+        assert_eq!(got.result, "xxx bbb ccc");
+        assert_eq!(got.matched, names(&["BAR", "FOO"]));
+        assert_eq!(got.unmatched, names(&["BAZ"]));
+
+        // Names in an unused default word still count (cache keys must
+        // depend on them, as BuildKit's do).
+        let got = lexer
+            .process_word_with_matches("${FOO:-$QUX}${FOO#$N}", &vars)
+            .unwrap();
+        assert_eq!(got.result, "xxxxx");
+        assert_eq!(got.matched, names(&["FOO", "N"]));
+        assert_eq!(got.unmatched, names(&["QUX"]));
+
+        let got = lexer
+            .process_word_with_matches("'$FOO' \\$BAR", &vars)
+            .unwrap();
+        assert!(got.matched.is_empty() && got.unmatched.is_empty());
+    }
+
+    #[test]
+    fn raw_and_skip_options() {
+        let vars = env(&[("SET", "v")]);
+        let raw = Lexer::default().with_raw_quotes(true);
+        assert_eq!(
+            raw.process_word("'a'\"b$SET\"", &vars).unwrap(),
+            "'a'\"bv\""
+        );
+        let raw_esc = Lexer::default().with_raw_escapes(true);
+        assert_eq!(
+            raw_esc.process_word("a\\ b\"\\$\"", &vars).unwrap(),
+            "a\\ b\\$"
+        );
+        let no_quotes = Lexer::default().with_skip_process_quotes(true);
+        assert_eq!(
+            no_quotes.process_word("'$SET' \"x\"", &vars).unwrap(),
+            "'v' \"x\""
+        );
+        let keep = Lexer::default().with_skip_unset_env(true);
+        assert_eq!(
+            keep.process_word("$SET $U ${U} ${U:-d} ${U/a/b} ${SET:-d}", &vars)
+                .unwrap(),
+            "v $U ${U} ${U:-d} ${U/a/b} v"
+        );
+        // Heredoc detection in the parser relies on this combination.
+        let heredoc = Lexer::default()
+            .with_raw_quotes(true)
+            .with_raw_escapes(true)
+            .with_skip_unset_env(true);
+        assert_eq!(
+            heredoc.process_words("cat <<\"EOF\" $X", &vars).unwrap(),
+            ["cat", "<<\"EOF\"", "$X"]
+        );
+    }
+
+    #[test]
+    fn lookups() {
+        let pairs = vec![
+            ("A".to_string(), "1".to_string()),
+            ("A".to_string(), "2".to_string()),
+        ];
+        assert_eq!(pairs.as_slice().lookup("A"), Some("2"));
+        assert_eq!(pairs.lookup("B"), None);
+        let list = ["A=1".to_string(), "B".to_string(), "A=x=y".to_string()];
+        assert_eq!(EnvList(&list).lookup("A"), Some("x=y"));
+        assert_eq!(EnvList(&list).lookup("B"), Some(""));
+        assert_eq!(EnvList(&list).lookup("C"), None);
+        let hash: HashMap<String, String> = [("K".to_string(), "v".to_string())].into();
+        assert_eq!(Lexer::default().process_word("$K", &hash).unwrap(), "v");
+    }
+
+    #[test]
+    fn leading_bom_is_dropped() {
+        assert_eq!(ok("\u{FEFF}a\u{FEFF}", &[]), "a\u{FEFF}");
     }
 }

@@ -978,6 +978,79 @@ mod pattern {
             assert_eq!(trim_suffix("x*", "axbxc", false).unwrap(), "axb");
             assert_eq!(trim_suffix("x*", "axbxc", true).unwrap(), "a");
         }
+
+        /// Plain exhaustive backtracking, the definition of the priority
+        /// order the memoised search must reproduce.
+        fn naive(toks: &[Tok], greedy: bool, hay: &[char], i: usize) -> Option<usize> {
+            let Some((tok, rest)) = toks.split_first() else {
+                return Some(i);
+            };
+            let take = hay.get(i).filter(|&&c| c != '\n');
+            match tok {
+                Tok::Lit(c) => (hay.get(i) == Some(c))
+                    .then(|| naive(rest, greedy, hay, i + 1))
+                    .flatten(),
+                Tok::AnyOne => take.and_then(|_| naive(rest, greedy, hay, i + 1)),
+                Tok::AnyRun => {
+                    let more = || take.and_then(|_| naive(toks, greedy, hay, i + 1));
+                    let stop = || naive(rest, greedy, hay, i);
+                    if greedy {
+                        more().or_else(stop)
+                    } else {
+                        stop().or_else(more)
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn search_agrees_with_plain_backtracking() {
+            let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+            let mut pick = |n: usize| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed % n as u64) as usize
+            };
+            let pattern_alphabet = ['a', 'b', '*', '?', '\\'];
+            let hay_alphabet = ['a', 'b', '\n', '*'];
+            for _ in 0..3000 {
+                let pattern: String = (0..pick(6)).map(|_| pattern_alphabet[pick(5)]).collect();
+                let hay: Vec<char> = (0..pick(8)).map(|_| hay_alphabet[pick(4)]).collect();
+                let (greedy, anchored) = (pick(2) == 0, pick(2) == 0);
+                let Ok(pat) = compile(&pattern, greedy, anchored) else {
+                    continue;
+                };
+                let from = pick(hay.len() + 1);
+                let expected = if anchored {
+                    (from == 0)
+                        .then(|| naive(&pat.toks, greedy, &hay, 0).map(|e| (0, e)))
+                        .flatten()
+                } else {
+                    (from..=hay.len())
+                        .find_map(|s| naive(&pat.toks, greedy, &hay, s).map(|e| (s, e)))
+                };
+                assert_eq!(
+                    pat.find(&hay, from),
+                    expected,
+                    "{pattern:?} greedy={greedy} anchored={anchored} on {hay:?} from {from}"
+                );
+            }
+        }
+
+        #[test]
+        fn trimming_keeps_a_prefix_or_suffix() {
+            for value in ["", "abc", "a.b.c", "x\ny", "ééé"] {
+                for pattern in ["", "*", "?", "a*", "*.", ".*", "?*?"] {
+                    for longest in [false, true] {
+                        let p = trim_prefix(pattern, value, longest).unwrap();
+                        assert!(value.ends_with(&p), "{value:?} # {pattern:?} -> {p:?}");
+                        let s = trim_suffix(pattern, value, longest).unwrap();
+                        assert!(value.starts_with(&s), "{value:?} % {pattern:?} -> {s:?}");
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -1447,6 +1447,131 @@ mod tests {
         assert_eq!(Lexer::default().process_word("$K", &hash).unwrap(), "v");
     }
 
+    /// A small deterministic generator, so property tests need no crate
+    /// and failures reproduce.
+    struct Gen(u64);
+
+    impl Gen {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+
+        fn string(&mut self, alphabet: &[char], max_len: usize) -> String {
+            let len = self.below(max_len + 1);
+            (0..len)
+                .map(|_| alphabet[self.below(alphabet.len())])
+                .collect()
+        }
+    }
+
+    const PLAIN: &[char] = &[
+        'a', 'Z', '0', '_', '.', '/', '-', ':', '}', '{', 'é', '한', '=', '*',
+    ];
+    const ANY: &[char] = &[
+        'a', ' ', '\t', '\n', '$', '{', '}', ':', '-', '+', '?', '#', '%', '/', '\\', '\'', '"',
+        '`', '<', 'é', '*',
+    ];
+
+    #[test]
+    fn plain_words_are_unchanged() {
+        let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+        let vars = env(&[("a", "SHOULD NOT APPEAR")]);
+        for _ in 0..2000 {
+            let plain = g.string(PLAIN, 12);
+            for lexer in [Lexer::new('\\'), Lexer::new('`')] {
+                assert_eq!(lexer.process_word(&plain, &vars).unwrap(), plain);
+                let expected: Vec<String> = plain.split_whitespace().map(String::from).collect();
+                assert_eq!(lexer.process_words(&plain, &vars).unwrap(), expected);
+            }
+            // Blanks only separate words.
+            let spaced = format!(" {plain}\t{plain}  ");
+            let expected: Vec<String> = spaced.split_whitespace().map(String::from).collect();
+            assert_eq!(words(&spaced, &[]), expected);
+        }
+    }
+
+    #[test]
+    fn quoting_and_escaping_preserve_any_text() {
+        let mut g = Gen(0xdead_beef_cafe_f00d);
+        let vars = env(&[("a", "SHOULD NOT APPEAR")]);
+        for _ in 0..2000 {
+            let text = g.string(ANY, 12);
+            for escape in ['\\', '`'] {
+                let lexer = Lexer::new(escape);
+                let escaped: String = text.chars().flat_map(|c| [escape, c]).collect();
+                assert_eq!(
+                    lexer.process_word(&escaped, &vars).unwrap(),
+                    text,
+                    "{escaped:?}"
+                );
+                let as_words = lexer.process_words(&escaped, &vars).unwrap();
+                let expected: Vec<&str> = Some(text.as_str())
+                    .filter(|t| !t.is_empty())
+                    .into_iter()
+                    .collect();
+                assert_eq!(as_words, expected, "{escaped:?}");
+
+                let mut dq = String::from('"');
+                for c in text.chars() {
+                    if c == '"' || c == '$' || c == escape {
+                        dq.push(escape);
+                    }
+                    dq.push(c);
+                }
+                dq.push('"');
+                assert_eq!(lexer.process_word(&dq, &vars).unwrap(), text, "{dq:?}");
+            }
+            let sq_text: String = text.chars().filter(|&c| c != '\'').collect();
+            assert_eq!(ok(&format!("'{sq_text}'"), &[]), sq_text);
+        }
+    }
+
+    #[test]
+    fn values_are_not_expanded_again() {
+        let mut g = Gen(0x0123_4567_89ab_cdef);
+        for _ in 0..2000 {
+            let value = g.string(ANY, 10);
+            let vars = [("V", value.as_str()), ("a", "SHOULD NOT APPEAR")];
+            assert_eq!(ok("$V", &vars), value);
+            assert_eq!(ok("${V}", &vars), value);
+            assert_eq!(ok("\"${V}\"", &vars), value);
+            assert_eq!(ok("${V-x}${V+}", &vars), value);
+            assert_eq!(ok("${V#}${V%}", &vars), format!("{value}{value}"));
+            let quoted = words("\"$V\"", &vars);
+            assert_eq!(quoted.concat(), value);
+            let unquoted: Vec<String> = value.split_whitespace().map(String::from).collect();
+            assert_eq!(words("$V", &vars), unquoted);
+            if !value.contains('\n') {
+                assert_eq!(ok("${V##*}|${V%%*}|${V#*}", &vars), format!("||{value}"));
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let mut g = Gen(0xfeed_face_0bad_c0de);
+        let vars = env(&[("a", "x*y"), ("ab", ""), ("1", "one")]);
+        for _ in 0..20000 {
+            let input = g.string(ANY, 16);
+            for lexer in [
+                Lexer::new('\\'),
+                Lexer::new('`'),
+                Lexer::default().with_skip_unset_env(true),
+            ] {
+                let whole = lexer.process_word_with_matches(&input, &vars);
+                let split = lexer.process_words(&input, &vars);
+                assert_eq!(whole.is_ok(), split.is_ok(), "{input:?}");
+                if let Ok(whole) = whole {
+                    assert!(whole.words.iter().all(|w| !w.is_empty()));
+                    assert!(whole.matched.is_disjoint(&whole.unmatched));
+                }
+            }
+        }
+    }
+
     #[test]
     fn leading_bom_is_dropped() {
         assert_eq!(ok("\u{FEFF}a\u{FEFF}", &[]), "a\u{FEFF}");

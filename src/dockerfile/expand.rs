@@ -36,6 +36,14 @@ pub trait VarLookup {
     fn lookup(&self, name: &str) -> Option<&str>;
 }
 
+/// Lets unsized lookups such as a `&[(String, String)]` be passed as
+/// `&dyn VarLookup` (write `&slice`).
+impl<T: VarLookup + ?Sized> VarLookup for &T {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        (**self).lookup(name)
+    }
+}
+
 impl VarLookup for BTreeMap<String, String> {
     fn lookup(&self, name: &str) -> Option<&str> {
         self.get(name).map(String::as_str)
@@ -1438,6 +1446,14 @@ mod tests {
             ("A".to_string(), "2".to_string()),
         ];
         assert_eq!(pairs.as_slice().lookup("A"), Some("2"));
+        let slice: &[(String, String)] = &pairs;
+        assert_eq!(Lexer::default().process_word("$A", &slice).unwrap(), "2");
+        assert_eq!(
+            Lexer::default()
+                .process_word("$A", &EnvList(&["A=e".into()]))
+                .unwrap(),
+            "e"
+        );
         assert_eq!(pairs.lookup("B"), None);
         let list = ["A=1".to_string(), "B".to_string(), "A=x=y".to_string()];
         assert_eq!(EnvList(&list).lookup("A"), Some("x=y"));

@@ -105,7 +105,11 @@ pub fn plan_copy(
     opts: &CopyOptions,
     dest_fs: &dyn DestFs,
 ) -> Result<Vec<Entry>, CopyError> {
-    let command = if opts.command.is_empty() { "COPY" } else { opts.command };
+    let command = if opts.command.is_empty() {
+        "COPY"
+    } else {
+        opts.command
+    };
     let exclude = if opts.exclude.is_empty() {
         None
     } else {
@@ -125,7 +129,8 @@ pub fn plan_copy(
 
     let last = dest.rsplit('/').next().unwrap_or("");
     let dest_path = ImagePath::resolve(workdir, dest);
-    let dir_intent = dest.ends_with('/') || last == "." || last == ".." || dest_path.is_root() || opts.parents;
+    let dir_intent =
+        dest.ends_with('/') || last == "." || last == ".." || dest_path.is_root() || opts.parents;
     let dest_path = resolve_dest(dest_fs, &dest_path)?;
 
     let mut plan = Plan {
@@ -331,7 +336,9 @@ impl Plan<'_> {
                         mtime: self.opts.source_date_epoch.unwrap_or(0),
                     }
                 }
-                DestKind::File | DestKind::Symlink(_) => return Err(CopyError::NotADirectory(dir.clone(), p)),
+                DestKind::File | DestKind::Symlink(_) => {
+                    return Err(CopyError::NotADirectory(dir.clone(), p))
+                }
             };
             self.entries.insert(
                 p.clone(),
@@ -387,19 +394,24 @@ impl Plan<'_> {
         dest: &ImagePath,
         dir_intent: bool,
     ) -> Result<(), CopyError> {
-        let followed =
-            follow(tree, &source.named)?.ok_or_else(|| CopyError::NotFound(source.named.to_absolute()))?;
+        let followed = follow(tree, &source.named)?
+            .ok_or_else(|| CopyError::NotFound(source.named.to_absolute()))?;
         let target = if self.opts.parents {
             // Recreate the source's parents (below the pivot) under dest,
             // with the source directories' metadata.
             self.ensure_dir(dest)?;
-            let rel: Vec<&str> = source.named.components().skip(source.pivot.components().count()).collect();
+            let rel: Vec<&str> = source
+                .named
+                .components()
+                .skip(source.pivot.components().count())
+                .collect();
             let (mut t, mut s) = (dest.clone(), source.pivot.clone());
             for (i, c) in rel.iter().enumerate() {
                 t = t.join(c);
                 s = s.join(c);
                 if i + 1 < rel.len() {
-                    let sd = follow(tree, &s)?.ok_or_else(|| CopyError::NotFound(s.to_absolute()))?;
+                    let sd =
+                        follow(tree, &s)?.ok_or_else(|| CopyError::NotFound(s.to_absolute()))?;
                     self.put_dir(&t, &sd)?;
                 }
             }
@@ -420,6 +432,9 @@ impl Plan<'_> {
                 }
                 self.put_dir(&target, &followed)?;
             } else {
+                if let DestKind::File | DestKind::Symlink(_) = self.lookup(&target)? {
+                    return Err(CopyError::DirOntoFile(target));
+                }
                 self.ensure_dir(&target)?;
             }
             self.copy_children(tree, &followed.path, &ImagePath::root(), &target)
@@ -445,7 +460,9 @@ impl Plan<'_> {
             let Some(e) = tree.lstat(&s).map_err(io_err(&s))? else {
                 continue;
             };
-            let excluded = self.exclude.is_some_and(|m| m.matches_or_parent_matches(r.as_str()));
+            let excluded = self
+                .exclude
+                .is_some_and(|m| m.matches_or_parent_matches(r.as_str()));
             if let EntryKind::Dir = e.kind {
                 if !excluded {
                     self.put_dir(&t, &e)?;

@@ -1,0 +1,433 @@
+//! `.dockerignore` files and the pattern matcher behind them, with the
+//! semantics of moby/patternmatcher (what `docker build` and BuildKit use),
+//! so a context filters identically under kiln and Docker.
+//!
+//! Docker compiles each pattern to a Go regexp (or to a plain equality,
+//! prefix or suffix test); this module mirrors that classification and the
+//! regexp's meaning token by token, without a regexp engine. Known
+//! differences, all for patterns nobody writes on purpose: `*` or `?` inside
+//! `[...]` are literal here (Docker's translation mangles them), and
+//! `\` before a letter is that letter here (a Perl class such as `\d` in
+//! Docker's regexp).
+
+use std::path::{Path, PathBuf};
+
+use super::glob::{self, parse_class, BadPattern, Class};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IgnoreError {
+    #[error("illegal exclusion pattern: \"!\"")]
+    LoneBang,
+    #[error("invalid .dockerignore pattern: {0}")]
+    Syntax(#[from] BadPattern),
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {err}")]
+    InFile {
+        path: PathBuf,
+        err: Box<IgnoreError>,
+    },
+}
+
+/// One token of a compiled pattern, named after the regexp piece Docker
+/// would generate for it.
+#[derive(Clone, Debug)]
+enum Tok {
+    Lit(char),
+    /// `^` outside a class: a start-of-text anchor in Docker's regexp.
+    Anchor,
+    /// `*`: `[^/]*`
+    Star,
+    /// `?`: `[^/]`
+    Any,
+    /// `**` not at the end: `(.*/)?` (`.` does not match `\n`)
+    AnyDirs,
+    /// `**` at the end: `.*`
+    AnyTail,
+    Class(Class),
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Exact,
+    Prefix(String),
+    Suffix(String),
+    Regex(Vec<Tok>),
+}
+
+#[derive(Clone, Debug)]
+struct Pattern {
+    text: String,
+    exclusion: bool,
+    kind: Kind,
+}
+
+/// An ordered list of patterns; later ones override earlier ones, `!`
+/// patterns re-include.
+#[derive(Clone, Debug, Default)]
+pub struct PatternMatcher {
+    patterns: Vec<Pattern>,
+    exclusions: bool,
+}
+
+impl PatternMatcher {
+    /// Like patternmatcher.New: trims, cleans (Go `filepath.Clean`), splits
+    /// off `!`, checks Go glob syntax.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<PatternMatcher, IgnoreError> {
+        let mut pm = PatternMatcher::default();
+        for p in patterns {
+            let p = p.as_ref().trim();
+            if p.is_empty() {
+                continue;
+            }
+            let mut p = go_clean(p);
+            let exclusion = p.starts_with('!');
+            if exclusion {
+                if p.len() == 1 {
+                    return Err(IgnoreError::LoneBang);
+                }
+                p.remove(0);
+                pm.exclusions = true;
+            }
+            glob::validate(&p)?;
+            let kind = compile(&p);
+            pm.patterns.push(Pattern {
+                text: p,
+                exclusion,
+                kind,
+            });
+        }
+        Ok(pm)
+    }
+
+    /// Whether any `!` pattern exists (then an excluded directory may still
+    /// hold included files).
+    pub fn has_exclusions(&self) -> bool {
+        self.exclusions
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// patternmatcher's MatchesOrParentMatches: `path` (relative,
+    /// `/`-separated, clean) is excluded when it or one of its parent
+    /// directories matches, after later patterns had their say. The context
+    /// root (`""` or `"."`) is never excluded.
+    pub fn matches_or_parent_matches(&self, path: &str) -> bool {
+        if path.is_empty() || path == "." {
+            return false;
+        }
+        let parent_dirs: Vec<&str> = match path.rfind('/') {
+            Some(i) => path[..i].split('/').collect(),
+            None => Vec::new(),
+        };
+        let mut matched = false;
+        for pat in &self.patterns {
+            if pat.exclusion != matched {
+                continue;
+            }
+            let mut hit = pat.matches(path);
+            if !hit {
+                let mut end = 0;
+                for (i, d) in parent_dirs.iter().enumerate() {
+                    end += d.len() + usize::from(i > 0);
+                    if pat.matches(&path[..end]) {
+                        hit = true;
+                        break;
+                    }
+                }
+            }
+            if hit {
+                matched = !pat.exclusion;
+            }
+        }
+        matched
+    }
+
+    /// patternmatcher's MatchesExact: no parent matching.
+    pub fn matches_exact(&self, path: &str) -> bool {
+        let mut matched = false;
+        for pat in &self.patterns {
+            if pat.exclusion != matched {
+                continue;
+            }
+            if pat.matches(path) {
+                matched = !pat.exclusion;
+            }
+        }
+        matched
+    }
+}
+
+impl Pattern {
+    fn matches(&self, path: &str) -> bool {
+        match &self.kind {
+            Kind::Exact => path == self.text,
+            Kind::Prefix(p) => path.starts_with(p.as_str()),
+            Kind::Suffix(s) => {
+                path.ends_with(s.as_str()) || s.strip_prefix('/').is_some_and(|rest| path == rest)
+            }
+            Kind::Regex(toks) => {
+                let chars: Vec<char> = path.chars().collect();
+                regex_match(toks, &chars)
+            }
+        }
+    }
+}
+
+/// Classifies and tokenises a cleaned pattern the way patternmatcher's
+/// compile does (the order of the type updates matters: `**` at the start
+/// makes a suffix test unless a later glob char makes it a regexp).
+fn compile(pattern: &str) -> Kind {
+    #[derive(PartialEq)]
+    enum Ty {
+        Exact,
+        Prefix,
+        Suffix,
+        Regex,
+    }
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut ty = Ty::Exact;
+    let mut toks = Vec::new();
+    let mut i = 0;
+    let mut first = true;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        match c {
+            '*' if chars.get(i) == Some(&'*') => {
+                i += 1;
+                if chars.get(i) == Some(&'/') {
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    if ty == Ty::Exact {
+                        ty = Ty::Prefix;
+                    } else {
+                        toks.push(Tok::AnyTail);
+                        ty = Ty::Regex;
+                    }
+                } else {
+                    toks.push(Tok::AnyDirs);
+                    ty = Ty::Regex;
+                }
+                if first {
+                    ty = Ty::Suffix;
+                }
+            }
+            '*' => {
+                toks.push(Tok::Star);
+                ty = Ty::Regex;
+            }
+            '?' => {
+                toks.push(Tok::Any);
+                ty = Ty::Regex;
+            }
+            '\\' => match chars.get(i) {
+                Some(n) => {
+                    toks.push(Tok::Lit(*n));
+                    i += 1;
+                    ty = Ty::Regex;
+                }
+                None => toks.push(Tok::Lit('\\')),
+            },
+            '[' => {
+                // Syntax was checked by glob::validate, so this parses.
+                match parse_class(&chars[i..]) {
+                    Some((class, n)) => {
+                        toks.push(Tok::Class(class));
+                        i += n;
+                    }
+                    None => toks.push(Tok::Lit('[')),
+                }
+                ty = Ty::Regex;
+            }
+            ']' => {
+                toks.push(Tok::Lit(']'));
+                ty = Ty::Regex;
+            }
+            '^' => toks.push(Tok::Anchor),
+            c => toks.push(Tok::Lit(c)),
+        }
+        first = false;
+    }
+    match ty {
+        Ty::Exact => Kind::Exact,
+        Ty::Prefix => Kind::Prefix(pattern[..pattern.len() - 2].to_string()),
+        Ty::Suffix => Kind::Suffix(pattern[2..].to_string()),
+        Ty::Regex => Kind::Regex(toks),
+    }
+}
+
+/// Full-match of the regexp tokens against `s`, memoised over
+/// (token, position) so pathological patterns stay polynomial.
+fn regex_match(toks: &[Tok], s: &[char]) -> bool {
+    let width = s.len() + 1;
+    let mut memo = vec![None::<bool>; (toks.len() + 1) * width];
+    fn go(
+        toks: &[Tok],
+        s: &[char],
+        t: usize,
+        p: usize,
+        memo: &mut [Option<bool>],
+        w: usize,
+    ) -> bool {
+        if let Some(r) = memo[t * w + p] {
+            return r;
+        }
+        let r = match toks.get(t) {
+            None => p == s.len(),
+            Some(tok) => match tok {
+                Tok::Lit(c) => s.get(p) == Some(c) && go(toks, s, t + 1, p + 1, memo, w),
+                Tok::Anchor => p == 0 && go(toks, s, t + 1, p, memo, w),
+                Tok::Any => {
+                    s.get(p).is_some_and(|c| *c != '/') && go(toks, s, t + 1, p + 1, memo, w)
+                }
+                Tok::Class(cl) => {
+                    s.get(p).is_some_and(|c| cl.matches(*c)) && go(toks, s, t + 1, p + 1, memo, w)
+                }
+                Tok::Star => {
+                    let mut q = p;
+                    loop {
+                        if go(toks, s, t + 1, q, memo, w) {
+                            break true;
+                        }
+                        match s.get(q) {
+                            Some(c) if *c != '/' => q += 1,
+                            _ => break false,
+                        }
+                    }
+                }
+                Tok::AnyTail => {
+                    s[p..].iter().all(|c| *c != '\n') && go(toks, s, t + 1, s.len(), memo, w)
+                }
+                Tok::AnyDirs => {
+                    // Either nothing, or any run without '\n' ending in '/'.
+                    let mut hit = go(toks, s, t + 1, p, memo, w);
+                    let mut q = p;
+                    while !hit && q < s.len() && s[q] != '\n' {
+                        if s[q] == '/' && go(toks, s, t + 1, q + 1, memo, w) {
+                            hit = true;
+                        }
+                        q += 1;
+                    }
+                    hit
+                }
+            },
+        };
+        memo[t * w + p] = Some(r);
+        r
+    }
+    go(toks, s, 0, 0, &mut memo, width)
+}
+
+/// Go's `filepath.Clean` on Unix: the shortest equivalent path, lexically.
+pub fn go_clean(path: &str) -> String {
+    if path.is_empty() {
+        return ".".into();
+    }
+    let rooted = path.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|l| *l != "..") {
+                    out.pop();
+                } else if !rooted {
+                    out.push("..");
+                }
+            }
+            p => out.push(p),
+        }
+    }
+    let body = out.join("/");
+    match (rooted, body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".into(),
+        (false, false) => body,
+    }
+}
+
+/// Reads ignore-file text like moby's ignorefile.ReadAll: UTF-8 BOM on the
+/// first line dropped, lines starting with `#` skipped (only in column 1),
+/// whitespace trimmed, blank lines skipped, each pattern cleaned and a
+/// leading `/` removed (keeping a `!` prefix).
+pub fn parse_ignore_file(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (n, line) in text.split('\n').enumerate() {
+        let mut line = line.strip_suffix('\r').unwrap_or(line);
+        if n == 0 {
+            line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let mut pattern = line.trim();
+        if pattern.is_empty() {
+            continue;
+        }
+        let invert = pattern.starts_with('!');
+        if invert {
+            pattern = pattern[1..].trim();
+        }
+        let mut p = String::new();
+        if !pattern.is_empty() {
+            p = go_clean(pattern);
+            if p.len() > 1 && p.starts_with('/') {
+                p.remove(0);
+            }
+        }
+        if invert {
+            p.insert(0, '!');
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// The ignore file BuildKit uses: `<Dockerfile>.dockerignore` next to the
+/// Dockerfile wins over `<context>/.dockerignore`. `None` when neither
+/// exists.
+pub fn find_ignore_file(context_dir: &Path, dockerfile: Option<&Path>) -> Option<PathBuf> {
+    if let Some(df) = dockerfile {
+        if let Some(name) = df.file_name() {
+            let mut n = name.to_os_string();
+            n.push(".dockerignore");
+            let candidate = df.with_file_name(n);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    let root = context_dir.join(".dockerignore");
+    root.is_file().then_some(root)
+}
+
+/// Loads the matcher for a build: see [`find_ignore_file`]. A missing file
+/// means no filtering; a non-UTF-8 or malformed one is an error naming it.
+pub fn load(
+    context_dir: &Path,
+    dockerfile: Option<&Path>,
+) -> Result<Option<PatternMatcher>, IgnoreError> {
+    let Some(path) = find_ignore_file(context_dir, dockerfile) else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(&path).map_err(|source| IgnoreError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| IgnoreError::Read {
+        path: path.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+    })?;
+    let pm = PatternMatcher::new(&parse_ignore_file(&text)).map_err(|err| IgnoreError::InFile {
+        path,
+        err: Box::new(err),
+    })?;
+    Ok(Some(pm))
+}

@@ -3,6 +3,7 @@
 
 mod directives;
 mod dump;
+mod flags;
 mod heredoc;
 mod line_parsers;
 pub mod parser;

@@ -43,12 +43,12 @@ impl Compression {
 }
 
 /// Peeks at `reader`'s first bytes and wraps it in the matching decoder.
-pub fn decompress<'a, R: BufRead + Send + 'a>(
+pub fn decompress<'a, R: BufRead + 'a>(
     mut reader: R,
-) -> io::Result<(Compression, Box<dyn Read + Send + 'a>)> {
+) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
     let magic = fill_at_least(&mut reader, 6)?;
     let kind = Compression::detect(&magic);
-    let out: Box<dyn Read + Send + 'a> = match kind {
+    let out: Box<dyn Read + 'a> = match kind {
         Compression::None => Box::new(reader),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(reader)),

@@ -159,10 +159,11 @@ pub(crate) fn safe_entry_path(raw: &[u8]) -> Result<ImagePath, String> {
 /// over the fixed header fields (ids and times too large for ustar).
 pub(crate) fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta, String> {
     let h = entry.header();
-    let mode = h.mode().map_err(|e| format!("bad mode: {e}"))? & 0o7777;
-    let mut uid = h.uid().map_err(|e| format!("bad uid: {e}"))?;
-    let mut gid = h.gid().map_err(|e| format!("bad gid: {e}"))?;
-    let mut mtime = h.mtime().map_err(|e| format!("bad mtime: {e}"))?;
+    let old = h.as_old();
+    let mode = lenient(h.mode().map(u64::from), &old.mode, "mode")? as u32 & 0o7777;
+    let mut uid = lenient(h.uid(), &old.uid, "uid")?;
+    let mut gid = lenient(h.gid(), &old.gid, "gid")?;
+    let mut mtime = lenient(h.mtime(), &old.mtime, "mtime")?;
     if let Ok(Some(pax)) = entry.pax_extensions() {
         for ext in pax.flatten() {
             let (Ok(k), Ok(v)) = (ext.key(), ext.value()) else {
@@ -188,6 +189,16 @@ pub(crate) fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta,
         gid,
         mtime,
     })
+}
+
+/// A numeric header field; an empty one (all NUL or spaces, as some
+/// writers leave unused fields) reads as 0, like Go's archive/tar does.
+fn lenient(parsed: io::Result<u64>, raw: &[u8], name: &str) -> Result<u64, String> {
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(e) => Err(format!("bad {name}: {e}")),
+    }
 }
 
 /// Device numbers of a char or block device entry.

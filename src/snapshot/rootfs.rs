@@ -315,6 +315,7 @@ impl Rootfs {
             return Err("only a directory can replace the root".into());
         };
         let parent = self.ensure_dir(&parent, st)?;
+        ensure_real_dir(&self.host_path(&parent))?;
         let target = parent.join(name);
         let host = self.host_path(&target);
         let existing = self.record.get(&target).map(|n| n.kind.clone());
@@ -539,8 +540,11 @@ impl Rootfs {
         let mut dirs = Vec::new();
         for (path, node) in &self.record {
             let out = path.components().fold(dest.to_path_buf(), |p, c| p.join(c));
-            // Whatever the destination held here must not be followed.
-            if !path.is_root() {
+            // Whatever the destination held here must not be followed, and
+            // its parent must be the real directory made just before (a
+            // case-folding host could alias it to an exported symlink).
+            if let Some(parent) = out.parent().filter(|_| !path.is_root()) {
+                ensure_real_dir(parent).map_err(|r| io("exporting", &out, io::Error::other(r)))?;
                 match fs::symlink_metadata(&out) {
                     Ok(m) if m.is_dir() && node.kind == NodeKind::Dir => {}
                     Ok(m) if m.is_dir() => {
@@ -646,6 +650,20 @@ fn loop_err(p: &ImagePath) -> io::Error {
         "too many levels of symlinks in {}",
         p.to_absolute()
     ))
+}
+
+/// Refuses to write below a host path that is not a real directory: the
+/// record says it is one, so anything else means the host aliased two names
+/// (case folding, Unicode normalisation) and a symlink could be followed.
+fn ensure_real_dir(host: &Path) -> Result<(), String> {
+    match fs::symlink_metadata(host) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!(
+            "{} is not a real directory on the host (do two names collide on this filesystem?)",
+            host.display()
+        )),
+        Err(e) => Err(host_err("checking", host, e)),
+    }
 }
 
 fn host_err(what: &str, host: &Path, e: io::Error) -> String {

@@ -401,3 +401,37 @@ fn export_local_copies_tree_with_modes_and_symlinks() {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000)
     );
 }
+
+#[test]
+fn long_names_hardlinked_symlinks_and_type_changes() {
+    let mut f = Fixture::new();
+    let long = format!("deep/{}/file", "n".repeat(150));
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(2);
+    b.append_data(&mut h, &long, &b"ok"[..]).unwrap();
+    let raw = b.into_inner().unwrap();
+    f.fs.apply_layer(&raw[..], TAR, "long").unwrap();
+    assert_eq!(f.kind(&long), Some(NodeKind::File { size: 2 }));
+
+    f.apply(&[
+        T::Sym("s", "/deep"),
+        T::Hard("s2", "s"),
+        T::File("d/inner", b"x", 0o644),
+    ])
+    .unwrap();
+    assert_eq!(
+        f.kind("s2"),
+        Some(NodeKind::Symlink {
+            target: "/deep".into()
+        })
+    );
+    // A directory replaced by a file, and a file by a directory.
+    f.apply(&[T::File("d", b"now a file", 0o644), T::Dir("s2", 0o755)])
+        .unwrap();
+    assert_eq!(f.kind("d"), Some(NodeKind::File { size: 10 }));
+    assert!(f.fs.get(&p("d/inner")).is_none());
+    assert_eq!(f.kind("s2"), Some(NodeKind::Dir));
+    assert!(f.fs.host_path(&p("s2")).is_dir());
+}

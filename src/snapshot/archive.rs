@@ -240,7 +240,7 @@ fn looks_like_tar(block: &[u8]) -> bool {
 
 /// Extracts the archive at `archive` for ADD: entries are rooted at `dest`
 /// (their names joined below it), regular file content goes to new files in
-/// `scratch` (named by a counter, never by entry name, so hostile or
+/// `scratch` (uniquely named, never after the entry, so hostile or
 /// host-unfriendly names never reach the host) and metadata comes from the
 /// archive headers. Returns `Ok(None)` when the file is not an archive, so the
 /// caller copies it as a file.
@@ -273,7 +273,6 @@ pub fn extract(
     let mut tar = tar::Archive::new(reader);
     let mut out = Vec::new();
     let mut seen: HashSet<ImagePath> = HashSet::new();
-    let mut counter = 0u64;
     for item in tar.entries().map_err(io_err)? {
         let mut entry = item.map_err(io_err)?;
         let raw = entry.path_bytes().into_owned();
@@ -295,9 +294,7 @@ pub fn extract(
         let kind = match etype {
             tar::EntryType::Directory => EntryKind::Dir,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let host = scratch.join(format!("add-{counter}"));
-                counter += 1;
-                let size = copy_to_new(&mut entry, &host).map_err(io_err)?;
+                let (size, host) = copy_to_scratch(&mut entry, scratch).map_err(io_err)?;
                 EntryKind::File {
                     size,
                     content: Content::Host(host),
@@ -358,13 +355,15 @@ fn link_name<R: Read>(entry: &tar::Entry<'_, R>) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// Copies a reader into a file that must not exist yet; returns the size.
-pub(crate) fn copy_to_new(reader: &mut dyn Read, host: &PathBuf) -> io::Result<u64> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(host)?;
-    io::copy(reader, &mut f)
+/// Copies a reader into a new uniquely named file in `scratch` (names are
+/// never taken from the archive); returns the size and the path.
+fn copy_to_scratch(reader: &mut dyn Read, scratch: &Path) -> io::Result<(u64, PathBuf)> {
+    let mut f = tempfile::Builder::new()
+        .prefix("add-")
+        .tempfile_in(scratch)?;
+    let size = io::copy(reader, &mut f)?;
+    let (_, path) = f.keep().map_err(|e| e.error)?;
+    Ok((size, path))
 }
 
 #[cfg(test)]

@@ -435,3 +435,36 @@ fn long_names_hardlinked_symlinks_and_type_changes() {
     assert_eq!(f.kind("s2"), Some(NodeKind::Dir));
     assert!(f.fs.host_path(&p("s2")).is_dir());
 }
+
+#[test]
+fn add_archive_entries_through_their_own_symlinks_stay_inside() {
+    let mut f = Fixture::new();
+    let abs_outside = f.outside().display().to_string();
+    let archive = tar_of(&[
+        T::Sym("esc", &abs_outside),
+        T::File("esc/sentinel", b"pwned", 0o644),
+        T::Sym("up", "../../.."),
+        T::File("up/top", b"t", 0o600),
+    ]);
+    let src = f.tmp.path().join("a.tar");
+    std::fs::write(&src, archive).unwrap();
+    let scratch = f.tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let entries = super::archive::extract(&src, &p("srv"), &scratch)
+        .unwrap()
+        .unwrap();
+    // Extracting twice into the same scratch dir must not collide.
+    assert!(super::archive::extract(&src, &p("srv"), &scratch)
+        .unwrap()
+        .is_some());
+    f.fs.apply_entries(&entries).unwrap();
+    f.assert_outside_untouched();
+    let inside = ImagePath::resolve(&ImagePath::root(), &abs_outside).join("sentinel");
+    assert_eq!(
+        f.fs.get(&inside).map(|n| &n.kind),
+        Some(&NodeKind::File { size: 5 })
+    );
+    // `srv/up` -> `../../..` stops at `/`.
+    assert_eq!(f.kind("top"), Some(NodeKind::File { size: 1 }));
+    assert_eq!(f.fs.get(&p("top")).unwrap().meta.mode, 0o600);
+}

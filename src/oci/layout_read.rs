@@ -133,7 +133,7 @@ pub enum LayoutError {
 pub fn parse_layout_ref(s: &str) -> Result<(PathBuf, Option<Selector>), LayoutError> {
     let rest = s.strip_prefix("oci-layout://").unwrap_or(s);
     if let Some((path, d)) = rest.rsplit_once('@') {
-        if d.contains(':') && !d.contains('/') && !d.contains('\\') {
+        if looks_like_digest(d) {
             let digest = d
                 .parse()
                 .map_err(|_| LayoutError::BadReference(s.into(), "invalid digest after '@'"))?;
@@ -152,6 +152,19 @@ pub fn parse_layout_ref(s: &str) -> Result<(PathBuf, Option<Selector>), LayoutEr
         return Err(LayoutError::BadReference(s.into(), "empty path"));
     }
     Ok((PathBuf::from(rest), None))
+}
+
+/// `algo:hex`, the shape of a digest (validity is checked by parsing), so
+/// that paths such as `user@host:dir` stay paths.
+fn looks_like_digest(d: &str) -> bool {
+    d.split_once(':').is_some_and(|(algo, hex)| {
+        !algo.is_empty()
+            && algo
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && !hex.is_empty()
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 fn is_tag(t: &str) -> bool {

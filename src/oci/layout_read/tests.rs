@@ -243,6 +243,11 @@ fn layout_references_split_path_tag_and_digest() {
         ),
         ("C:\\images\\x".into(), "C:\\images\\x", None),
         ("dir/a:b/c".into(), "dir/a:b/c", None),
+        (
+            "me@host:dir".into(),
+            "me@host",
+            Some(Selector::Tag("dir".into())),
+        ),
     ];
     for (input, path, sel) in cases {
         let (p, s) = parse_layout_ref(&input).unwrap();

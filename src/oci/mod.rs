@@ -1,3 +1,4 @@
 //! Deterministic OCI output: layers, config, manifest, index, layouts, archives.
 
 pub mod config;
+pub mod layout_read;

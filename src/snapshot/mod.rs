@@ -6,7 +6,9 @@
 //! host filesystem, so host umask, case folding or missing exec bits cannot
 //! leak into an image.
 
+pub mod archive;
 mod path;
+pub mod rootfs;
 
 pub use path::{ImagePath, InvalidImagePath};
 

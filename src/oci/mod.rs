@@ -1,3 +1,5 @@
 //! Deterministic OCI output: layers, config, manifest, index, layouts, archives.
 
 pub mod config;
+pub mod gzip;
+pub mod tar;

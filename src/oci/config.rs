@@ -20,7 +20,11 @@ pub struct ImageConfig {
     pub os: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", rename = "os.version")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "os.version"
+    )]
     pub os_version: Option<String>,
     #[serde(default)]
     pub config: RunConfig,

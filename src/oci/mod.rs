@@ -2,4 +2,5 @@
 
 pub mod config;
 pub mod gzip;
+pub mod layer;
 pub mod tar;

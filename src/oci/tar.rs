@@ -84,7 +84,10 @@ pub fn write_header(w: &mut impl Write, h: &Header) -> io::Result<()> {
     if u64::from(h.dev.0) > MAX_OCTAL_7 || u64::from(h.dev.1) > MAX_OCTAL_7 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("device number {}:{} of {} does not fit a tar header", h.dev.0, h.dev.1, h.name),
+            format!(
+                "device number {}:{} of {} does not fit a tar header",
+                h.dev.0, h.dev.1, h.name
+            ),
         ));
     }
     if !pax.is_empty() {

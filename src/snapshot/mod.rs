@@ -49,12 +49,25 @@ pub enum Content {
 #[derive(Clone, Debug)]
 pub enum EntryKind {
     Dir,
-    File { size: u64, content: Content },
-    Symlink { target: String },
+    File {
+        size: u64,
+        content: Content,
+    },
+    Symlink {
+        target: String,
+    },
     /// A hard link to an earlier entry of the same layer.
-    Hardlink { target: ImagePath },
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    Hardlink {
+        target: ImagePath,
+    },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
     /// Deletes `path` from the lower layers (`.wh.NAME`).
     Whiteout,

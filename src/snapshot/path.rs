@@ -131,7 +131,11 @@ impl Ord for ImagePath {
     fn cmp(&self, other: &Self) -> Ordering {
         // '/' sorts before every other byte: that is depth-first order.
         let key = |b: &u8| if *b == b'/' { 0u8 } else { *b };
-        self.0.as_bytes().iter().map(key).cmp(other.0.as_bytes().iter().map(key))
+        self.0
+            .as_bytes()
+            .iter()
+            .map(key)
+            .cmp(other.0.as_bytes().iter().map(key))
     }
 }
 
@@ -172,8 +176,14 @@ mod tests {
     #[test]
     fn resolve_stops_dotdot_at_root() {
         let base = p("usr/src");
-        assert_eq!(ImagePath::resolve(&base, "../../../etc/x").as_str(), "etc/x");
-        assert_eq!(ImagePath::resolve(&base, "app/./y/").as_str(), "usr/src/app/y");
+        assert_eq!(
+            ImagePath::resolve(&base, "../../../etc/x").as_str(),
+            "etc/x"
+        );
+        assert_eq!(
+            ImagePath::resolve(&base, "app/./y/").as_str(),
+            "usr/src/app/y"
+        );
         assert_eq!(ImagePath::resolve(&base, "/").as_str(), "");
     }
 

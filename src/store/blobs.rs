@@ -89,7 +89,9 @@ impl BlobStore {
         let path = self.path(digest);
         match fs::metadata(&path) {
             Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::Missing(digest.clone())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(StoreError::Missing(digest.clone()))
+            }
             Err(e) => Err(StoreError::Io { path, source: e }),
         }
     }
@@ -127,7 +129,12 @@ impl BlobStore {
     /// Copies `reader` into the store, refusing it unless it hashes to
     /// `expected` and is exactly `size` bytes. A blob already present is not
     /// read again (the reader is left unconsumed).
-    pub fn import_verified(&self, mut reader: impl Read, expected: &Digest, size: u64) -> Result<()> {
+    pub fn import_verified(
+        &self,
+        mut reader: impl Read,
+        expected: &Digest,
+        size: u64,
+    ) -> Result<()> {
         if self.contains(expected) {
             return Ok(());
         }

@@ -49,7 +49,10 @@ pub fn normalize(name: &str) -> Result<String, NameError> {
         _ => (None, repo),
     };
     if let Some(h) = host {
-        if !h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b)) {
+        if !h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b))
+        {
             return bad("invalid registry host");
         }
     }
@@ -62,9 +65,13 @@ pub fn normalize(name: &str) -> Result<String, NameError> {
     let tag_ok = !tag.is_empty()
         && tag.len() <= 128
         && !tag.starts_with(['.', '-'])
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !tag_ok {
-        return bad("tag must be 1-128 of letters, digits, '_', '.', '-', not starting with '.' or '-'");
+        return bad(
+            "tag must be 1-128 of letters, digits, '_', '.', '-', not starting with '.' or '-'",
+        );
     }
     Ok(format!("{repo}:{tag}"))
 }
@@ -138,7 +145,10 @@ mod tests {
     fn names_are_normalised_with_latest() {
         assert_eq!(normalize("foo").unwrap(), "foo:latest");
         assert_eq!(normalize("foo:1.2").unwrap(), "foo:1.2");
-        assert_eq!(normalize("localhost:5000/a/b").unwrap(), "localhost:5000/a/b:latest");
+        assert_eq!(
+            normalize("localhost:5000/a/b").unwrap(),
+            "localhost:5000/a/b:latest"
+        );
         assert_eq!(normalize("reg.io:5000/a:v1").unwrap(), "reg.io:5000/a:v1");
         for bad in ["", "Foo", "foo:", "foo@sha256:00", "a//b", "foo:-x", "/a"] {
             assert!(normalize(bad).is_err(), "{bad:?} accepted");

@@ -38,7 +38,7 @@ use std::path::PathBuf;
 
 /// Deflate level. Measured on the bench tree (reproducibility/bench-layer.sh):
 /// see the table in that script's header; 1 is zlib-rs's "quick" strategy.
-pub const LEVEL: u32 = 4;
+pub const LEVEL: u32 = 3;
 
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -112,9 +112,22 @@ pub fn write_layer_with_threads(
     opts: &LayerOptions,
     threads: usize,
 ) -> Result<LayerBlob> {
+    write_layer_tuned(store, entries, opts, threads, LEVEL)
+}
+
+/// [`write_layer_with_threads`] at another deflate level: only for the
+/// level measurements of the layer benchmark (kiln always uses [`LEVEL`]).
+#[doc(hidden)]
+pub fn write_layer_tuned(
+    store: &BlobStore,
+    entries: Vec<Entry>,
+    opts: &LayerOptions,
+    threads: usize,
+    level: u32,
+) -> Result<LayerBlob> {
     let entries = order_and_check(entries)?;
     let blob = store.writer()?;
-    let gz = GzipWriter::new(blob, LEVEL, threads);
+    let gz = GzipWriter::new(blob, level, threads);
     let mut tar_out = HashingWriter::new(gz);
     write_entries(&entries, opts, &mut tar_out)?;
     let (gz, diff_id, _) = tar_out.finish();

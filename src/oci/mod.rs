@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod gzip;
+pub mod image;
 pub mod layer;
 pub mod tar;

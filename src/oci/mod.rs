@@ -2,3 +2,7 @@
 
 pub mod config;
 pub mod layout_read;
+pub mod gzip;
+pub mod image;
+pub mod layer;
+pub mod tar;

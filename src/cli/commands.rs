@@ -21,7 +21,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Images => {
-            let names = crate::store::images::ImageNames::open(&cache_dir)?;
+            let names = crate::store::images::ImageNames::open(&cache_dir);
             for (name, digest) in names.list()? {
                 println!("{name}\t{digest}");
             }
@@ -35,7 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let ast = crate::dockerfile::parse(&text)
-                .map_err(|e| anyhow::anyhow!("{}", e.with_file(&file.display().to_string())))?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             print!("{}", crate::dockerfile::dump(&ast));
             Ok(ExitCode::SUCCESS)
         }

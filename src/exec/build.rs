@@ -4,18 +4,19 @@
 use super::error::StepError;
 use super::options::BuildOptions;
 use super::outputs;
+use super::progress::Progress;
 use super::sources::ExternalImages;
 use super::stage::{StageExec, StageResult};
 use crate::context::Context;
+use crate::digest::Digest;
 use crate::dockerfile::expand::Lexer;
-use crate::dockerfile::instructions::{self, Instruction};
+use crate::dockerfile::instructions::{self, Command};
 use crate::plan::args::GlobalArgs;
 use crate::plan::platform::Platform;
 use crate::plan::stages::{StageGraph, StageRefs};
-use crate::store::blobs::BlobStore;
-use crate::digest::Digest;
+use crate::store::BlobStore;
 use anyhow::{bail, Context as _, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// What a finished build produced.
 #[derive(Clone, Debug)]
@@ -31,10 +32,32 @@ pub struct BuildEnv<'a> {
     pub store: &'a BlobStore,
     pub context: &'a Context,
     pub lexer: Lexer,
-    pub dockerfile_name: String,
+    pub dockerfile: DockerfileText,
     /// Scratch space for materialised root filesystems; removed at the end.
     pub scratch: &'a Path,
     pub external: &'a ExternalImages<'a>,
+}
+
+/// The Dockerfile's name and lines, for errors that show where they are.
+pub struct DockerfileText {
+    pub name: String,
+    lines: Vec<String>,
+}
+
+impl DockerfileText {
+    /// An error at `line` that shows that line of the Dockerfile.
+    pub fn error_at(&self, line: usize, source: anyhow::Error) -> StepError {
+        StepError {
+            file: self.name.clone(),
+            line,
+            text: self
+                .lines
+                .get(line.wrapping_sub(1))
+                .cloned()
+                .unwrap_or_default(),
+            source,
+        }
+    }
 }
 
 pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
@@ -42,45 +65,56 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
         .dockerfile
         .clone()
         .unwrap_or_else(|| opts.context_dir.join("Dockerfile"));
-    let dockerfile_name = display_name(&dockerfile_path);
     let source = std::fs::read_to_string(&dockerfile_path).with_context(|| {
         format!("cannot read the Dockerfile at {}", dockerfile_path.display())
     })?;
-    let ast = crate::dockerfile::parse(&source)
-        .map_err(|e| anyhow::anyhow!("{}", e.with_file(&dockerfile_name)))?;
-    let parsed = instructions::parse(&ast)
-        .map_err(|e| anyhow::anyhow!("{}", e.with_file(&dockerfile_name)))?;
+    let text = DockerfileText {
+        // Only the file name: messages must not depend on where the checkout lives.
+        name: dockerfile_path
+            .file_name()
+            .map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned()),
+        lines: source.lines().map(str::to_string).collect(),
+    };
+    let ast = crate::dockerfile::parse(&source).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let parsed = instructions::parse_instructions(&ast).map_err(|e| {
+        let shown = text.error_at(e.start_line, anyhow::anyhow!("{}: {}", e.instruction, e.message));
+        anyhow::anyhow!("{shown}")
+    })?;
     let lexer = Lexer::new(ast.escape);
 
-    std::fs::create_dir_all(&opts.cache_dir)
-        .with_context(|| format!("creating cache dir {}", opts.cache_dir.display()))?;
-    let store = BlobStore::open(&opts.cache_dir)?;
+    let store = BlobStore::open(&opts.cache_dir)
+        .with_context(|| format!("opening the cache dir {}", opts.cache_dir.display()))?;
     let scratch_parent = opts.cache_dir.join("tmp");
-    std::fs::create_dir_all(&scratch_parent)?;
+    std::fs::create_dir_all(&scratch_parent)
+        .with_context(|| format!("creating {}", scratch_parent.display()))?;
     let scratch = tempfile::Builder::new()
         .prefix("build-")
         .tempdir_in(&scratch_parent)
         .context("creating a scratch directory in the cache dir")?;
 
-    let ignore = crate::context::dockerignore::load(&opts.context_dir, Some(&dockerfile_path))?;
-    let context = Context::open(&opts.context_dir, ignore)?;
+    let ignore = crate::context::dockerignore::load(&opts.context_dir, Some(&dockerfile_path))
+        .context("reading .dockerignore")?;
+    let context = Context::open(&opts.context_dir, ignore).with_context(|| {
+        format!("opening the build context {}", opts.context_dir.display())
+    })?;
 
     // Global scope: predefined platform args, then meta args in order.
-    let build_platform = Platform::default_target();
     let mut predefined = opts.platform.args("TARGET");
-    predefined.extend(build_platform.args("BUILD"));
+    predefined.extend(Platform::default_target().args("BUILD"));
     let mut globals = GlobalArgs::new(opts.build_args.clone(), predefined);
-    for arg in &parsed.meta_args {
-        for (name, default) in &arg.args {
-            let default = match default {
-                Some(d) => Some(
-                    lexer
-                        .process_word(d, &globals.from_scope())
-                        .map_err(|e| step_error(&dockerfile_name, &arg.location, e.into()))?,
-                ),
-                None => None,
-            };
-            globals.declare_meta(name, default);
+    for ins in &parsed.meta_args {
+        if let Command::Arg(args) = &ins.command {
+            for (name, default) in args {
+                let default = match default {
+                    Some(d) => Some(
+                        lexer
+                            .process_word(d, &globals.from_scope())
+                            .map_err(|e| text.error_at(ins.start_line, e.into()))?,
+                    ),
+                    None => None,
+                };
+                globals.declare_meta(name, default);
+            }
         }
     }
 
@@ -88,53 +122,54 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     let mut refs = Vec::new();
     for stage in &parsed.stages {
         let base = lexer
-            .process_word(&stage.base, &globals.from_scope())
-            .map_err(|e| step_error(&dockerfile_name, &stage.location, e.into()))?;
+            .process_word(&stage.from.image, &globals.from_scope())
+            .map_err(|e| text.error_at(stage.start_line, e.into()))?;
         if base.is_empty() {
-            return Err(step_error(
-                &dockerfile_name,
-                &stage.location,
-                anyhow::anyhow!("base name ({}) should not be blank", stage.base),
-            )
-            .into());
+            return Err(text
+                .error_at(
+                    stage.start_line,
+                    anyhow::anyhow!("base name ({}) should not be blank", stage.from.image),
+                )
+                .into());
         }
         let mut copies_from = Vec::new();
-        for ins in &stage.instructions {
-            if let Some(from) = ins.command.copy_from() {
-                if let Ok(f) = lexer.process_word(from, &globals.from_scope()) {
-                    copies_from.push(f);
+        for ins in &stage.commands {
+            if let Command::Copy(c) = &ins.command {
+                if let Some(from) = &c.from {
+                    if let Ok(f) = lexer.process_word(from, &globals.from_scope()) {
+                        copies_from.push(f);
+                    }
                 }
             }
         }
         refs.push(StageRefs {
-            name: stage.name.clone(),
+            name: stage.from.name.clone(),
             base,
             copies_from,
         });
     }
-    let graph = StageGraph::new(refs)?;
-    if graph.is_empty() {
-        bail!("{dockerfile_name}: no FROM instruction: nothing to build");
+    if refs.is_empty() {
+        bail!("{}: no FROM instruction: nothing to build", text.name);
     }
+    let graph = StageGraph::new(refs)?;
     let target = graph.target(opts.target.as_deref())?;
     let needed = graph.needed(target)?;
 
-    let external = ExternalImages::new(opts, &store, scratch.path());
+    let external = ExternalImages::new(opts, &store);
     let env = BuildEnv {
         opts,
         store: &store,
         context: &context,
         lexer,
-        dockerfile_name: dockerfile_name.clone(),
+        dockerfile: text,
         scratch: scratch.path(),
         external: &external,
     };
-    let progress = super::progress::Progress::new(opts.progress, needed.len());
+    let progress = Progress::new(opts.progress);
     let mut results: Vec<Option<StageResult>> = (0..graph.len()).map(|_| None).collect();
     for &index in &needed {
         let stage = &parsed.stages[index];
-        let result = StageExec::new(&env, &graph, &globals, index, &progress)
-            .run(stage, &results)?;
+        let result = StageExec::new(&env, &graph, &globals, index, &progress).run(stage, &results)?;
         results[index] = Some(result);
     }
     for unused in globals.build_args.unused() {
@@ -142,28 +177,11 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
             "build argument {unused:?} was not consumed by any ARG instruction"
         ));
     }
-    let final_stage = results[target].take().expect("target stage was built");
-    outputs::finish(&env, final_stage, &progress)
+    let final_stage = results[target].take().context("target stage was not built")?;
+    let result = outputs::finish(&env, final_stage, &progress)?;
+    drop(results);
+    scratch
+        .close()
+        .context("removing the build's scratch directory")?;
+    Ok(result)
 }
-
-/// The Dockerfile's name as errors show it: relative paths stay relative,
-/// so messages do not depend on where the checkout lives.
-fn display_name(path: &Path) -> String {
-    path.file_name()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| path.to_path_buf())
-        .display()
-        .to_string()
-}
-
-pub fn step_error(file: &str, loc: &instructions::Location, source: anyhow::Error) -> StepError {
-    StepError {
-        file: file.to_string(),
-        line: loc.start_line,
-        text: loc.original.clone(),
-        source,
-    }
-}
-
-#[allow(dead_code)]
-fn _assert_instruction_is_used(_: &Instruction) {}

@@ -3,136 +3,189 @@
 //! in the stage's /etc/passwd and /etc/group, extract ADD archives, and hand
 //! the path rules to [`super::copy`].
 
-use super::build::BuildEnv;
-use super::stage::StageResult;
+use super::copy::{CopyOptions, DestFs, DestKind};
+use super::stage::{StageExec, StageResult};
 use crate::context::Context;
-use crate::dockerfile::instructions::CopyArgs;
+use crate::dockerfile::history;
+use crate::dockerfile::instructions::{Add, Copy, InlineSource};
 use crate::plan::stages::Source;
 use crate::snapshot::rootfs::Rootfs;
 use crate::snapshot::{Content, Entry, EntryKind, ImagePath, Meta, SourceTree};
 use anyhow::{anyhow, bail, Context as _, Result};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// What COPY/ADD need from the stage they run in.
-pub trait StageView {
-    fn env(&self) -> &BuildEnv<'_>;
-    fn expand(&self, word: &str) -> Result<String>;
-    fn workdir(&self) -> ImagePath;
-    fn graph_resolve(&self, reference: &str) -> Source;
-    fn rootfs(&mut self) -> Result<&mut Rootfs>;
+/// COPY and ADD, seen through what they have in common.
+pub struct CopyStep<'a> {
+    keyword: &'static str,
+    sources: &'a [String],
+    dest: &'a str,
+    from: Option<&'a str>,
+    chown: Option<&'a str>,
+    chmod: Option<&'a str>,
+    parents: bool,
+    exclude: &'a [String],
+    heredocs: &'a [InlineSource],
 }
 
-/// The entries of the layer a COPY or ADD writes.
-pub fn entries(
-    stage: &mut impl StageView,
-    copy: &CopyArgs,
-    is_add: bool,
+impl<'a> CopyStep<'a> {
+    pub fn from_copy(c: &'a Copy) -> Self {
+        CopyStep {
+            keyword: "COPY",
+            sources: &c.sources,
+            dest: &c.dest,
+            from: c.from.as_deref(),
+            chown: c.chown.as_deref(),
+            chmod: c.chmod.as_deref(),
+            parents: c.parents,
+            exclude: &c.exclude,
+            heredocs: &c.heredocs,
+        }
+    }
+
+    pub fn from_add(a: &'a Add) -> Result<Self> {
+        if let Some(sum) = &a.checksum {
+            bail!("ADD --checksum={sum} applies to remote sources, which kiln does not fetch");
+        }
+        if a.keep_git_dir.is_some() {
+            bail!("ADD --keep-git-dir applies to git sources, which kiln does not fetch");
+        }
+        if a.unpack == Some(false) {
+            bail!("ADD --unpack=false is not supported yet; use COPY to copy an archive unextracted");
+        }
+        Ok(CopyStep {
+            keyword: "ADD",
+            sources: &a.sources,
+            dest: &a.dest,
+            from: None,
+            chown: a.chown.as_deref(),
+            chmod: a.chmod.as_deref(),
+            parents: false,
+            exclude: &a.exclude,
+            heredocs: &a.heredocs,
+        })
+    }
+
+    fn is_add(&self) -> bool {
+        self.keyword == "ADD"
+    }
+}
+
+/// The entries of the layer a COPY or ADD writes, and its history text.
+pub fn run(
+    stage: &mut StageExec<'_>,
+    step: &CopyStep<'_>,
     earlier: &[Option<StageResult>],
-) -> Result<Vec<Entry>> {
+) -> Result<(Vec<Entry>, String)> {
     let sde = stage.env().opts.source_date_epoch;
-    let dest = stage.expand(&copy.dest)?;
-    let mut sources = Vec::new();
-    for s in &copy.sources {
-        sources.push(stage.expand(s)?);
-    }
-    let chmod = match &copy.chmod {
-        Some(m) => Some(parse_chmod(&stage.expand(m)?)?),
+    let dest = stage.expand(step.dest)?;
+    let sources = step
+        .sources
+        .iter()
+        .map(|s| stage.expand(s))
+        .collect::<Result<Vec<_>>>()?;
+    let chmod_text = step.chmod.map(|m| stage.expand(m)).transpose()?;
+    let chmod = chmod_text.as_deref().map(parse_chmod).transpose()?;
+    let chown_text = step.chown.map(|c| stage.expand(c)).transpose()?;
+    let chown = match &chown_text {
+        Some(spec) => Some(resolve_chown(spec, stage.rootfs()?)?),
         None => None,
     };
-    let chown = match &copy.chown {
-        Some(spec) => {
-            let spec = stage.expand(spec)?;
-            Some(resolve_chown(&spec, stage.rootfs()?)?)
-        }
-        None => None,
-    };
-    if is_add {
+    if step.is_add() {
         if let Some(url) = sources.iter().find(|s| is_remote(s)) {
-            bail!("ADD {url}: remote sources are not supported (kiln builds without network access); download the file into the build context instead");
+            bail!("ADD {url}: remote sources are not supported (kiln builds without network access); put the file in the build context instead");
         }
     }
+    let exclude = step
+        .exclude
+        .iter()
+        .map(|e| stage.expand(e))
+        .collect::<Result<Vec<_>>>()?;
     let workdir = stage.workdir();
-    let mut out: Vec<Entry> = Vec::new();
+    let options = CopyOptions {
+        chown,
+        chmod,
+        parents: step.parents,
+        exclude,
+        source_date_epoch: Some(sde),
+        command: step.keyword,
+    };
 
-    // Heredoc sources (`COPY <<EOF /dest`) are inline files.
-    for doc in &copy.heredocs {
-        let target = heredoc_target(&workdir, &dest, &doc.name);
-        let (uid, gid) = chown.unwrap_or((0, 0));
-        out.push(Entry {
-            path: target,
-            kind: EntryKind::File {
-                size: doc.content.len() as u64,
-                content: Content::Inline(Arc::from(doc.content.as_bytes())),
-            },
-            meta: Meta {
-                mode: chmod.unwrap_or(0o644),
-                uid,
-                gid,
-                mtime: sde,
-            },
-        });
-    }
-    let file_sources: Vec<String> = sources
-        .into_iter()
-        .filter(|s| !copy.heredocs.iter().any(|d| s == &format!("<<{}", d.name) || s == &format!("<<-{}", d.name)))
-        .collect();
-
-    if !file_sources.is_empty() {
-        let exclude = copy
-            .exclude
-            .iter()
-            .map(|e| stage.expand(e))
-            .collect::<Result<Vec<_>>>()?;
-        let options = super::copy::CopyOptions {
-            chown,
-            chmod,
-            parents: copy.parents,
-            exclude,
-        };
-        let rootfs: &Rootfs = stage.rootfs()?;
-        let dest_view = rootfs;
-        let from_tree: Box<dyn SourceTree + '_>;
-        let tree: &dyn SourceTree = match &copy.from {
-            None => stage_env_context(stage.env()),
-            Some(from) => {
-                let from = stage.expand(from)?;
-                match stage.graph_resolve(&from) {
-                    Source::Stage(i) => &earlier[i].as_ref().context("stage not built")?.rootfs,
-                    Source::Scratch => bail!("COPY --from=scratch: scratch is empty"),
-                    Source::External(name) => {
-                        if let Some(dir) = stage.env().external.directory(&name) {
-                            from_tree = Box::new(Context::open(dir, None)?);
-                        } else {
-                            from_tree = Box::new(materialise_external(stage.env(), &name)?);
-                        }
-                        from_tree.as_ref()
-                    }
+    let mut entries = Vec::new();
+    if !sources.is_empty() {
+        let from = step.from.map(|f| stage.expand(f)).transpose()?;
+        let external_tree: Box<dyn SourceTree>;
+        let tree: &dyn SourceTree = match from {
+            None => stage.env().context,
+            Some(from) => match stage.resolve_source(&from) {
+                Source::Stage(i) => &earlier[i].as_ref().context("stage was not built")?.rootfs,
+                Source::Scratch => bail!("--from=scratch: scratch has no files"),
+                Source::External(name) => {
+                    external_tree = match stage.env().external.directory(&name) {
+                        Some(dir) => Box::new(Context::open(dir, None).with_context(|| {
+                            format!("opening build context {name}={}", dir.display())
+                        })?),
+                        None => Box::new(materialise_external(stage, &name)?),
+                    };
+                    external_tree.as_ref()
                 }
-            }
+            },
         };
-        let mut copied = Vec::new();
         let mut plain = Vec::new();
-        for src in &file_sources {
-            if is_add {
-                if let Some(entries) = add_archive(stage.env(), tree, &workdir, src, &dest, &options)? {
-                    copied.extend(entries);
+        for src in &sources {
+            if step.is_add() {
+                if let Some(extracted) = add_archive(stage, tree, src, &workdir, &dest, &options)? {
+                    entries.extend(extracted);
                     continue;
                 }
             }
             plain.push(src.clone());
         }
         if !plain.is_empty() {
-            copied.extend(super::copy::plan_copy(tree, &plain, &dest, &workdir, &options, dest_view)?);
+            let rootfs: &Rootfs = stage.rootfs()?;
+            let dest_fs = RootfsDest(rootfs);
+            entries.extend(super::copy::plan_copy(
+                tree, &plain, &dest, &workdir, &options, &dest_fs,
+            )?);
         }
-        out.extend(copied);
     }
-    // Parents of heredoc targets and duplicates from several sources: one
-    // entry per path, the last writer wins, parents present.
-    Ok(finish_entries(out, stage.rootfs()?, sde))
+    for doc in step.heredocs {
+        entries.push(heredoc_entry(stage, doc, &workdir, &dest, &options)?);
+    }
+    let entries = with_parents(entries, stage.rootfs()?, &options);
+
+    let heredoc_names: Vec<String> = step.heredocs.iter().map(|h| h.path.clone()).collect();
+    let created_by = history::copy(
+        step.keyword,
+        step.parents,
+        chown_text.as_deref().unwrap_or(""),
+        chmod_text.as_deref().unwrap_or(""),
+        &sources,
+        &heredoc_names,
+        &dest,
+    );
+    Ok((entries, created_by))
 }
 
-fn stage_env_context<'e>(env: &'e BuildEnv<'_>) -> &'e dyn SourceTree {
-    env.context
+/// The destination stage as COPY's path rules see it.
+struct RootfsDest<'r>(&'r Rootfs);
+
+impl DestFs for RootfsDest<'_> {
+    fn lookup(&self, path: &ImagePath) -> std::io::Result<DestKind> {
+        Ok(match self.0.lstat(path)? {
+            None => DestKind::Absent,
+            Some(Entry {
+                kind: EntryKind::Dir,
+                meta,
+                ..
+            }) => DestKind::Dir(meta),
+            Some(Entry {
+                kind: EntryKind::Symlink { target },
+                ..
+            }) => DestKind::Symlink(target),
+            Some(_) => DestKind::File,
+        })
+    }
 }
 
 fn is_remote(s: &str) -> bool {
@@ -140,14 +193,62 @@ fn is_remote(s: &str) -> bool {
 }
 
 /// `COPY <<EOF /dest/` writes `/dest/EOF`; `COPY <<EOF /dest/file` writes
-/// `/dest/file`.
-fn heredoc_target(workdir: &ImagePath, dest: &str, name: &str) -> ImagePath {
+/// `/dest/file`. Bodies expand variables unless the delimiter was quoted.
+fn heredoc_entry(
+    stage: &StageExec<'_>,
+    doc: &InlineSource,
+    workdir: &ImagePath,
+    dest: &str,
+    options: &CopyOptions,
+) -> Result<Entry> {
     let base = ImagePath::resolve(workdir, dest);
-    if dest.ends_with('/') {
-        base.join(name)
+    let path = if dest.ends_with('/') || dest == "." {
+        base.join(&doc.path)
     } else {
         base
+    };
+    let data = if doc.expand {
+        expand_heredoc(stage, &doc.data)?
+    } else {
+        doc.data.clone()
+    };
+    let (uid, gid) = options.chown.unwrap_or((0, 0));
+    Ok(Entry {
+        path,
+        kind: EntryKind::File {
+            size: data.len() as u64,
+            content: Content::Inline(Arc::from(data.into_bytes())),
+        },
+        meta: Meta {
+            mode: options.chmod.unwrap_or(0o644),
+            uid,
+            gid,
+            mtime: options.source_date_epoch.unwrap_or(0),
+        },
+    })
+}
+
+/// Heredoc bodies expand `$VAR` like a shell here-document: quotes are
+/// literal text, so each line is expanded with quotes escaped first.
+fn expand_heredoc(stage: &StageExec<'_>, body: &str) -> Result<String> {
+    let escape = stage.env().lexer.escape();
+    let mut out = String::with_capacity(body.len());
+    for line in body.split_inclusive('\n') {
+        let (text, nl) = match line.strip_suffix('\n') {
+            Some(t) => (t, "\n"),
+            None => (line, ""),
+        };
+        let mut protected = String::with_capacity(text.len());
+        for c in text.chars() {
+            if c == '"' || c == '\'' || (c == escape && escape != '\\') {
+                protected.push(escape);
+            }
+            protected.push(c);
+        }
+        out.push_str(&stage.expand(&protected)?);
+        out.push_str(nl);
     }
+    Ok(out)
 }
 
 /// `--chmod=0755`: octal only (BuildKit's symbolic modes need the labs syntax).
@@ -170,16 +271,16 @@ pub fn resolve_chown(spec: &str, rootfs: &Rootfs) -> Result<(u32, u32)> {
         bail!("invalid --chown={spec}: missing user");
     }
     let lookup = |file: &str, name: &str| -> Result<u32> {
-        let text = rootfs.read_file(&ImagePath::resolve(&ImagePath::root(), file))?;
-        let text = text.ok_or_else(|| {
+        let text = read_file(rootfs, file)?.ok_or_else(|| {
             anyhow!("--chown={spec}: cannot look up {name:?}: the stage has no {file}")
         })?;
         for line in String::from_utf8_lossy(&text).lines() {
             let fields: Vec<&str> = line.split(':').collect();
             if fields.len() >= 3 && fields[0] == name {
                 return fields[2]
+                    .trim()
                     .parse()
-                    .map_err(|_| anyhow!("{file}: bad id for {name:?}"));
+                    .map_err(|_| anyhow!("{file}: bad id {:?} for {name:?}", fields[2]));
             }
         }
         bail!("--chown={spec}: no {name:?} in the stage's {file}")
@@ -190,7 +291,7 @@ pub fn resolve_chown(spec: &str, rootfs: &Rootfs) -> Result<(u32, u32)> {
     };
     let gid = match group {
         None => uid,
-        Some(g) if g.is_empty() => bail!("invalid --chown={spec}: empty group"),
+        Some("") => bail!("invalid --chown={spec}: empty group"),
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
             Err(_) => lookup("/etc/group", g)?,
@@ -199,47 +300,76 @@ pub fn resolve_chown(spec: &str, rootfs: &Rootfs) -> Result<(u32, u32)> {
     Ok((uid, gid))
 }
 
-/// ADD of a local archive: extracted at `dest` (a directory).
+/// Reads a small file of the stage, following symlinks inside the rootfs.
+fn read_file(rootfs: &Rootfs, path: &str) -> Result<Option<Vec<u8>>> {
+    let mut current = ImagePath::resolve(&ImagePath::root(), path);
+    for _ in 0..40 {
+        match rootfs.lstat(&current)? {
+            Some(Entry {
+                kind: EntryKind::File {
+                    content: Content::Host(host),
+                    ..
+                },
+                ..
+            }) => {
+                return Ok(Some(std::fs::read(&host).with_context(|| format!("reading {path} of the stage"))?))
+            }
+            Some(Entry {
+                kind: EntryKind::Symlink { target },
+                ..
+            }) => {
+                let parent = current.parent().unwrap_or_default();
+                current = ImagePath::resolve(&parent, &target);
+            }
+            _ => return Ok(None),
+        }
+    }
+    bail!("{path}: too many levels of symbolic links")
+}
+
+/// ADD of a local archive (detected by content): extracted at `dest`.
 fn add_archive(
-    env: &BuildEnv<'_>,
+    stage: &StageExec<'_>,
     tree: &dyn SourceTree,
-    workdir: &ImagePath,
     src: &str,
+    workdir: &ImagePath,
     dest: &str,
-    options: &super::copy::CopyOptions,
+    options: &CopyOptions,
 ) -> Result<Option<Vec<Entry>>> {
     if crate::context::glob::has_wildcards(src) {
         return Ok(None);
     }
-    let path = ImagePath::resolve(&ImagePath::root(), src);
-    let host = match tree.lstat(&path)? {
+    let host = match tree.lstat(&ImagePath::resolve(&ImagePath::root(), src))? {
         Some(Entry {
-            kind: EntryKind::File { content: Content::Host(host), .. },
+            kind: EntryKind::File {
+                content: Content::Host(host),
+                ..
+            },
             ..
         }) => host,
         _ => return Ok(None),
     };
-    let dest_dir = ImagePath::resolve(workdir, dest);
     let scratch = tempfile::Builder::new()
         .prefix("add-")
-        .tempdir_in(env.scratch)?
+        .tempdir_in(stage.env().scratch)?
         .keep();
-    let file = std::fs::File::open(&host).with_context(|| format!("opening {src}"))?;
-    let entries = crate::snapshot::archive::extract(file, &dest_dir, &scratch)
+    let dest_dir = ImagePath::resolve(workdir, dest);
+    let extracted = crate::snapshot::archive::extract(&host, &dest_dir, &scratch)
         .with_context(|| format!("ADD {src}: extracting the archive"))?;
-    Ok(entries.map(|mut es| {
-        for e in &mut es {
-            if let Some((u, g)) = options.chown {
-                e.meta.uid = u;
-                e.meta.gid = g;
+    Ok(extracted.map(|mut entries| {
+        if let Some((uid, gid)) = options.chown {
+            for e in &mut entries {
+                e.meta.uid = uid;
+                e.meta.gid = gid;
             }
         }
-        es
+        entries
     }))
 }
 
 /// An oci-layout named context used with COPY --from: unpack its layers.
-fn materialise_external(env: &BuildEnv<'_>, name: &str) -> Result<Rootfs> {
+fn materialise_external(stage: &StageExec<'_>, name: &str) -> Result<Rootfs> {
+    let env = stage.env();
     let image = env.external.image(name)?;
     let dir = tempfile::Builder::new()
         .prefix("ctx-")
@@ -248,34 +378,92 @@ fn materialise_external(env: &BuildEnv<'_>, name: &str) -> Result<Rootfs> {
     let mut fs = Rootfs::new(&dir)?;
     for layer in &image.layers {
         let blob = env.store.open_blob(&layer.digest)?;
-        fs.apply_layer(blob, &layer.media_type)?;
+        fs.apply_layer(
+            std::io::BufReader::new(blob),
+            &layer.media_type,
+            &layer.digest.to_string(),
+        )?;
     }
     Ok(fs)
 }
 
-/// De-duplicates by path (last wins) and adds missing parent directories:
-/// existing ones as they are in the stage, new ones 0755 root-owned.
-fn finish_entries(entries: Vec<Entry>, rootfs: &Rootfs, sde: u64) -> Vec<Entry> {
-    let mut by_path: std::collections::BTreeMap<ImagePath, Entry> = Default::default();
+/// One entry per path (the last writer wins) with every parent directory
+/// present: existing ones as they are in the stage, new ones 0755 and owned
+/// by the `--chown` user, as BuildKit creates them.
+fn with_parents(entries: Vec<Entry>, rootfs: &Rootfs, options: &CopyOptions) -> Vec<Entry> {
+    let mut by_path: BTreeMap<ImagePath, Entry> = BTreeMap::new();
     for e in entries {
         by_path.insert(e.path.clone(), e);
     }
+    let (uid, gid) = options.chown.unwrap_or((0, 0));
     let paths: Vec<ImagePath> = by_path.keys().cloned().collect();
     for p in paths {
         for parent in p.ancestors() {
             if by_path.contains_key(&parent) {
                 continue;
             }
-            let e = rootfs.entry(&parent).unwrap_or(Entry {
+            let existing = match rootfs.lstat(&parent) {
+                Ok(Some(e)) if matches!(e.kind, EntryKind::Dir) => Some(e),
+                _ => None,
+            };
+            let e = existing.unwrap_or(Entry {
                 path: parent.clone(),
                 kind: EntryKind::Dir,
                 meta: Meta {
-                    mtime: sde,
-                    ..Meta::new(0o755)
+                    mode: 0o755,
+                    uid,
+                    gid,
+                    mtime: options.source_date_epoch.unwrap_or(0),
                 },
             });
             by_path.insert(parent, e);
         }
     }
     by_path.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chmod_is_octal_and_bounded() {
+        assert_eq!(parse_chmod("0755").unwrap(), 0o755);
+        assert_eq!(parse_chmod("4755").unwrap(), 0o4755);
+        assert!(parse_chmod("u+x").is_err());
+        assert!(parse_chmod("99").is_err());
+        assert!(parse_chmod("77777").is_err());
+    }
+
+    #[test]
+    fn chown_names_come_from_the_stage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut fs = Rootfs::new(tmp.path()).unwrap();
+        let file = |path: &str, text: &str| Entry {
+            path: ImagePath::parse(path).unwrap(),
+            kind: EntryKind::File {
+                size: text.len() as u64,
+                content: Content::Inline(Arc::from(text.as_bytes())),
+            },
+            meta: Meta::new(0o644),
+        };
+        let dir = Entry {
+            path: ImagePath::parse("etc").unwrap(),
+            kind: EntryKind::Dir,
+            meta: Meta::new(0o755),
+        };
+        fs.apply_entries(&[
+            dir,
+            file("etc/group", "root:x:0:\nstaff:x:50:\n"),
+            file("etc/passwd", "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n"),
+        ])
+        .unwrap();
+        assert_eq!(resolve_chown("app", &fs).unwrap(), (1000, 1000));
+        assert_eq!(resolve_chown("app:staff", &fs).unwrap(), (1000, 50));
+        assert_eq!(resolve_chown("7:8", &fs).unwrap(), (7, 8));
+        assert_eq!(resolve_chown("9", &fs).unwrap(), (9, 9));
+        let err = resolve_chown("nobody", &fs).unwrap_err().to_string();
+        assert!(err.contains("nobody") && err.contains("/etc/passwd"), "{err}");
+        assert!(resolve_chown(":5", &fs).is_err());
+    }
 }

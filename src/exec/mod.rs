@@ -29,7 +29,7 @@ pub fn build(opts: &options::BuildOptions) -> Result<BuildResult> {
 /// `kiln inspect NAME`: the manifest and config of a named image (or of a
 /// manifest digest) as one JSON document.
 pub fn inspect(cache_dir: &Path, name: &str) -> Result<String> {
-    let store = crate::store::blobs::BlobStore::open(cache_dir)?;
+    let store = crate::store::BlobStore::open(cache_dir)?;
     let digest = match name.parse::<crate::digest::Digest>() {
         Ok(d) => d,
         Err(_) => {

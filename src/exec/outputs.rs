@@ -65,7 +65,7 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
         m.insert(
             "containerimage.descriptor".into(),
             serde_json::json!({
-                "mediaType": crate::oci::image::MEDIA_TYPE_MANIFEST,
+                "mediaType": crate::oci::image::MEDIA_MANIFEST,
                 "digest": record.manifest_digest.to_string(),
                 "size": record.manifest_size,
             }),

@@ -13,7 +13,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(mode: Mode, _stages: usize) -> Progress {
+    pub fn new(mode: Mode) -> Progress {
         Progress {
             mode,
             counter: AtomicUsize::new(0),
@@ -26,7 +26,11 @@ impl Progress {
     }
 
     /// A step starts: `#N [stage S] INSTRUCTION`.
-    pub fn step(&self, stage: usize, text: &str, cached: bool) {
+    pub fn step(&self, stage: usize, text: &str) {
+        self.step_with(stage, text, false)
+    }
+
+    pub fn step_with(&self, stage: usize, text: &str, cached: bool) {
         if !self.enabled() {
             return;
         }

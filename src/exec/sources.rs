@@ -6,7 +6,7 @@ use super::options::{BuildOptions, NamedContext};
 use crate::digest::Digest;
 use crate::oci::config::ImageConfig;
 use crate::plan::platform::Platform;
-use crate::store::blobs::BlobStore;
+use crate::store::BlobStore;
 use anyhow::{bail, Context as _, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,7 +24,7 @@ pub struct LayerRef {
 impl LayerRef {
     pub fn from_kiln_layer(layer: &crate::oci::layer::LayerBlob) -> LayerRef {
         LayerRef {
-            media_type: crate::oci::image::MEDIA_TYPE_LAYER_GZIP.to_string(),
+            media_type: crate::oci::image::MEDIA_LAYER_GZIP.to_string(),
             digest: layer.digest.clone(),
             size: layer.size,
             diff_id: layer.diff_id.clone(),
@@ -60,7 +60,7 @@ pub struct ExternalImages<'a> {
 }
 
 impl<'a> ExternalImages<'a> {
-    pub fn new(opts: &'a BuildOptions, store: &'a BlobStore, _scratch: &Path) -> Self {
+    pub fn new(opts: &'a BuildOptions, store: &'a BlobStore) -> Self {
         ExternalImages {
             opts,
             store,
@@ -95,8 +95,14 @@ impl<'a> ExternalImages<'a> {
                 "{name:?} is neither an earlier stage nor a named build context; pulling from registries is not supported yet: pass --build-context {name}=oci-layout://PATH"
             ),
         };
-        let (path, selector) = crate::oci::layout_read::parse_layout_ref(&layout_ref);
-        let img = crate::oci::layout_read::resolve(&path, selector.as_ref(), &self.opts.platform)
+        let (path, selector) = crate::oci::layout_read::parse_layout_ref(&layout_ref)
+            .with_context(|| format!("build context {name}=oci-layout://{layout_ref}"))?;
+        let platform = crate::oci::layout_read::Platform {
+            os: self.opts.platform.os.clone(),
+            architecture: self.opts.platform.architecture.clone(),
+            variant: self.opts.platform.variant.clone(),
+        };
+        let img = crate::oci::layout_read::resolve(&path, selector.as_ref(), &platform)
             .with_context(|| format!("reading build context {name}=oci-layout://{layout_ref}"))?;
         let mut layers = Vec::new();
         for (layer, diff_id) in img.layers.iter().zip(&img.config.rootfs.diff_ids) {

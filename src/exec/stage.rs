@@ -1,16 +1,17 @@
 //! Runs the instructions of one stage, in order, over its image config and
 //! root filesystem.
 
-use super::build::{step_error, BuildEnv};
+use super::build::BuildEnv;
 use super::metadata as meta;
 use super::progress::Progress;
 use super::sources::{BaseImage, LayerRef};
-use crate::dockerfile::instructions::{Command, CommandLine, CopyArgs, Instruction, Stage};
-use crate::oci::config::{History, ImageConfig};
+use crate::dockerfile::history;
+use crate::dockerfile::instructions::{Command, Healthcheck, Instruction, Stage};
+use crate::oci::config::{self, History, ImageConfig};
 use crate::plan::args::{GlobalArgs, StageArgs, StageVars};
 use crate::plan::stages::{Source, StageGraph};
 use crate::snapshot::rootfs::Rootfs;
-use crate::snapshot::{Entry, EntryKind, ImagePath, Meta};
+use crate::snapshot::{Entry, EntryKind, ImagePath, Meta, SourceTree};
 use anyhow::{anyhow, bail, Context as _, Result};
 
 /// What a finished stage leaves for later stages and for the exporter.
@@ -23,13 +24,14 @@ pub struct StageResult {
 pub struct StageExec<'a> {
     env: &'a BuildEnv<'a>,
     graph: &'a StageGraph,
+    globals: &'a GlobalArgs,
     index: usize,
     args: StageArgs<'a>,
     progress: &'a Progress,
     config: ImageConfig,
     layers: Vec<LayerRef>,
     rootfs: Option<Rootfs>,
-    /// Whether this stage set CMD itself (ENTRYPOINT then keeps it).
+    /// Whether this stage set CMD itself (a later ENTRYPOINT then keeps it).
     cmd_set: bool,
 }
 
@@ -44,6 +46,7 @@ impl<'a> StageExec<'a> {
         StageExec {
             env,
             graph,
+            globals,
             index,
             args: globals.stage_scope(),
             progress,
@@ -55,44 +58,55 @@ impl<'a> StageExec<'a> {
     }
 
     pub fn run(mut self, stage: &Stage, earlier: &[Option<StageResult>]) -> Result<StageResult> {
-        let file = &self.env.dockerfile_name;
+        let text = &self.env.dockerfile;
+        let at = |line: usize, e: anyhow::Error| anyhow::Error::from(text.error_at(line, e));
         let base_ref = self
             .env
             .lexer
-            .process_word(&stage.base, &self.args_globals_scope())
-            .map_err(|e| step_error(file, &stage.location, e.into()))?;
-        self.progress
-            .step(self.index, &stage.location.original, false);
-        let onbuild = self
+            .process_word(&stage.from.image, &self.globals.from_scope())
+            .map_err(|e| at(stage.start_line, e.into()))?;
+        self.progress.step(self.index, &stage.original);
+        if let Some(p) = &stage.from.platform {
+            let p = self
+                .env
+                .lexer
+                .process_word(p, &self.globals.from_scope())
+                .map_err(|e| at(stage.start_line, e.into()))?;
+            let p: crate::plan::platform::Platform =
+                p.parse().map_err(|e| at(stage.start_line, anyhow!("{e}")))?;
+            if p != self.env.opts.platform {
+                return Err(at(
+                    stage.start_line,
+                    anyhow!(
+                        "FROM --platform={p} differs from the target platform {}; cross-platform stages come with multi-platform builds",
+                        self.env.opts.platform
+                    ),
+                ));
+            }
+        }
+        let triggers = self
             .start_from(&base_ref, earlier)
-            .map_err(|e| step_error(file, &stage.location, e))?;
+            .map_err(|e| at(stage.start_line, e))?;
         // ONBUILD triggers of the base run first, as if written after FROM.
-        for trigger in onbuild {
-            let ins = crate::dockerfile::instructions::parse_trigger(&trigger)
-                .map_err(|e| step_error(file, &stage.location, anyhow!("ONBUILD trigger {trigger:?}: {e}")))?;
-            self.execute(&ins, earlier)
-                .map_err(|e| step_error(file, &stage.location, e.context(format!("ONBUILD trigger {trigger:?}"))))?;
+        for trigger in triggers {
+            let ins = parse_trigger(&trigger).map_err(|e| at(stage.start_line, e))?;
+            self.execute(&ins, earlier).map_err(|e| {
+                at(stage.start_line, e.context(format!("ONBUILD trigger {trigger:?} of the base image")))
+            })?;
         }
-        for ins in &stage.instructions {
-            self.progress.step(self.index, &ins.location.original, false);
+        for ins in &stage.commands {
+            self.progress.step(self.index, &ins.original);
             self.execute(ins, earlier)
-                .map_err(|e| step_error(file, &ins.location, e))?;
+                .map_err(|e| at(ins.start_line, e))?;
         }
-        // Later stages may COPY --from this one: leave its tree materialised.
+        // Later stages and the exporter read this stage's tree.
         self.rootfs()?;
-        let rootfs = self.rootfs.take().expect("materialised above");
+        let rootfs = self.rootfs.take().context("rootfs materialised above")?;
         Ok(StageResult {
             config: self.config,
             layers: self.layers,
             rootfs,
         })
-    }
-
-    fn args_globals_scope(&self) -> StageVars<'_> {
-        StageVars {
-            env: &[],
-            args: self.args.declared(),
-        }
     }
 
     /// Sets up the base: scratch, an earlier stage, or an external image.
@@ -101,11 +115,10 @@ impl<'a> StageExec<'a> {
         let platform = &self.env.opts.platform;
         let base_image = match self.graph.resolve(base, self.index) {
             Source::Scratch => BaseImage::scratch(platform),
+            // The new stage gets its own tree, unpacked from the same layers
+            // when first needed; the earlier one stays readable for COPY --from.
             Source::Stage(i) => {
                 let r = earlier[i].as_ref().context("stage was not built")?;
-                // The new stage gets its own tree, unpacked from the same
-                // layers when first needed; the earlier one stays readable
-                // for COPY --from. Its ONBUILD triggers run here, as in BuildKit.
                 BaseImage {
                     config: r.config.clone(),
                     layers: r.layers.clone(),
@@ -114,13 +127,12 @@ impl<'a> StageExec<'a> {
             Source::External(name) => self.env.external.image(&name)?,
         };
         let mut config = base_image.config;
-        // A stage's own metadata starts from the base's; history continues.
         let triggers = config.config.on_build.take().unwrap_or_default();
         config.architecture = platform.architecture.clone();
         config.os = platform.os.clone();
         config.variant = platform.variant.clone();
-        if config.config.env.is_none() && config.rootfs.diff_ids.is_empty() {
-            // Like BuildKit, scratch gets the default PATH.
+        if config.config.env.is_none() {
+            // Like BuildKit, an image without ENV gets the default PATH.
             meta::set_env(&mut config, "PATH", super::DEFAULT_PATH);
         }
         self.config = config;
@@ -130,7 +142,7 @@ impl<'a> StageExec<'a> {
     }
 
     /// The stage's root filesystem, materialised on first use.
-    fn rootfs(&mut self) -> Result<&mut Rootfs> {
+    pub(super) fn rootfs(&mut self) -> Result<&mut Rootfs> {
         if self.rootfs.is_none() {
             let dir = tempfile::Builder::new()
                 .prefix("rootfs-")
@@ -139,8 +151,12 @@ impl<'a> StageExec<'a> {
             let mut fs = Rootfs::new(&dir)?;
             for layer in &self.layers {
                 let blob = self.env.store.open_blob(&layer.digest)?;
-                fs.apply_layer(blob, &layer.media_type)
-                    .with_context(|| format!("unpacking base layer {}", layer.digest))?;
+                fs.apply_layer(
+                    std::io::BufReader::new(blob),
+                    &layer.media_type,
+                    &layer.digest.to_string(),
+                )
+                .with_context(|| format!("unpacking layer {}", layer.digest))?;
             }
             self.rootfs = Some(fs);
         }
@@ -154,7 +170,7 @@ impl<'a> StageExec<'a> {
         }
     }
 
-    fn expand(&self, word: &str) -> Result<String> {
+    pub(super) fn expand(&self, word: &str) -> Result<String> {
         Ok(self.env.lexer.process_word(word, &self.vars())?)
     }
 
@@ -176,9 +192,15 @@ impl<'a> StageExec<'a> {
         });
     }
 
+    fn expand_pairs(&self, pairs: &[(String, String)]) -> Result<Vec<(String, String)>> {
+        pairs
+            .iter()
+            .map(|(k, v)| Ok((self.expand(k)?, self.expand(v)?)))
+            .collect()
+    }
+
     fn execute(&mut self, ins: &Instruction, earlier: &[Option<StageResult>]) -> Result<()> {
-        let history_text = ins.history_text();
-        match &ins.command {
+        let created_by = match &ins.command {
             Command::Arg(args) => {
                 for (name, default) in args {
                     let default = match default {
@@ -187,107 +209,120 @@ impl<'a> StageExec<'a> {
                     };
                     self.args.declare(name, default);
                 }
-                // BuildKit records no history for ARG.
-                return Ok(());
+                return Ok(()); // BuildKit records no history for ARG.
             }
             Command::Env(pairs) => {
                 // All values expand against the env before this instruction.
-                let mut expanded = Vec::new();
-                for (k, v) in pairs {
-                    expanded.push((self.expand(k)?, self.expand(v)?));
-                }
-                for (k, v) in expanded {
+                let pairs = self.expand_pairs(pairs)?;
+                for (k, v) in &pairs {
                     if k.is_empty() {
                         bail!("ENV names can not be blank");
                     }
-                    meta::set_env(&mut self.config, &k, &v);
+                    meta::set_env(&mut self.config, k, v);
                 }
+                history::key_values("ENV", &pairs)
             }
             Command::Label(pairs) => {
-                let mut expanded = Vec::new();
-                for (k, v) in pairs {
-                    expanded.push((self.expand(k)?, self.expand(v)?));
-                }
-                for (k, v) in expanded {
+                let pairs = self.expand_pairs(pairs)?;
+                for (k, v) in &pairs {
                     if k.is_empty() {
                         bail!("LABEL names can not be blank");
                     }
-                    meta::add_label(&mut self.config, &k, &v);
+                    meta::add_label(&mut self.config, k, v);
                 }
+                history::key_values("LABEL", &pairs)
             }
-            Command::Maintainer(who) => self.config.author = Some(who.clone()),
+            Command::Maintainer(who) => {
+                let who = self.expand(who)?;
+                self.config.author = Some(who.clone());
+                format!("MAINTAINER {who}")
+            }
             Command::Expose(ports) => {
+                let mut words = Vec::new();
                 for p in ports {
-                    for word in self.env.lexer.process_words(p, &self.vars())? {
-                        meta::expose(&mut self.config, &word).map_err(|e| anyhow!(e))?;
-                    }
+                    words.extend(self.env.lexer.process_words(p, &self.vars())?);
                 }
+                for w in &words {
+                    meta::expose(&mut self.config, w).map_err(|e| anyhow!(e))?;
+                }
+                history::plain_list("EXPOSE", &words)
             }
             Command::Volume(paths) => {
+                let mut expanded = Vec::new();
                 for p in paths {
                     let p = self.expand(p)?;
                     meta::add_volume(&mut self.config, &p).map_err(|e| anyhow!(e))?;
+                    expanded.push(p);
                 }
+                history::plain_list("VOLUME", &expanded)
             }
-            Command::User(user) => self.config.config.user = Some(self.expand(user)?),
-            Command::Stopsignal(sig) => self.config.config.stop_signal = Some(self.expand(sig)?),
+            Command::User(user) => {
+                let user = self.expand(user)?;
+                self.config.config.user = Some(user.clone());
+                format!("USER {user}")
+            }
+            Command::Stopsignal(sig) => {
+                let sig = self.expand(sig)?;
+                self.config.config.stop_signal = Some(sig.clone());
+                format!("STOPSIGNAL {sig}")
+            }
             Command::Shell(shell) => {
                 if shell.is_empty() {
                     bail!("SHELL requires at least one argument");
                 }
                 self.config.config.shell = Some(shell.clone());
+                history::plain_list("SHELL", shell)
             }
             Command::Cmd(line) => {
-                let v = self.command_vector(line);
-                meta::set_cmd(&mut self.config, v);
+                let v = line.argv(&self.shell());
+                meta::set_cmd(&mut self.config, v.clone());
                 self.cmd_set = true;
+                history::quoted_list("CMD", &v)
             }
             Command::Entrypoint(line) => {
-                let v = self.command_vector(line);
-                meta::set_entrypoint(&mut self.config, v, self.cmd_set);
+                let v = line.argv(&self.shell());
+                meta::set_entrypoint(&mut self.config, v.clone(), self.cmd_set);
+                history::quoted_list("ENTRYPOINT", &v)
             }
             Command::Healthcheck(check) => {
-                meta::set_healthcheck(&mut self.config, check.to_config());
+                let hc = healthcheck_config(check, &self.shell());
+                let text = ins.history_text().unwrap_or_default();
+                meta::set_healthcheck(&mut self.config, hc);
+                text
             }
-            Command::Onbuild(trigger) => meta::add_onbuild(&mut self.config, trigger),
+            Command::Onbuild(trigger) => {
+                meta::add_onbuild(&mut self.config, trigger);
+                return Ok(()); // BuildKit records no history for ONBUILD.
+            }
             Command::Workdir(dir) => {
                 let dir = self.expand(dir)?;
-                let current = ImagePath::resolve(
-                    &ImagePath::root(),
-                    self.config.config.working_dir.as_deref().unwrap_or("/"),
-                );
-                let path = ImagePath::resolve(&current, &dir);
+                let path = ImagePath::resolve(&self.workdir(), &dir);
                 self.config.config.working_dir = Some(path.to_absolute());
                 let created = self.ensure_dir(&path)?;
-                self.history(history_text, !created);
+                self.history(format!("WORKDIR {}", path.to_absolute()), !created);
                 return Ok(());
             }
             Command::Copy(copy) => {
-                self.copy(copy, false, earlier)?;
-                self.history(history_text, false);
+                let step = super::copy_step::CopyStep::from_copy(copy);
+                let created_by = self.copy(&step, earlier)?;
+                self.history(created_by, false);
                 return Ok(());
             }
-            Command::Add(copy) => {
-                self.copy(copy, true, earlier)?;
-                self.history(history_text, false);
+            Command::Add(add) => {
+                let step = super::copy_step::CopyStep::from_add(add)?;
+                let created_by = self.copy(&step, earlier)?;
+                self.history(created_by, false);
                 return Ok(());
             }
             Command::Run(_) => {
                 bail!("{}", kiln_runtime::run_unsupported_message("RUN"));
             }
-        }
-        self.history(history_text, true);
+        };
+        self.history(created_by, true);
         Ok(())
     }
 
-    fn command_vector(&self, line: &CommandLine) -> Vec<String> {
-        match line {
-            CommandLine::Exec(args) => args.clone(),
-            CommandLine::Shell(text) => meta::command_vector(None, text, &self.shell()),
-        }
-    }
-
-    fn workdir(&self) -> ImagePath {
+    pub(super) fn workdir(&self) -> ImagePath {
         ImagePath::resolve(
             &ImagePath::root(),
             self.config.config.working_dir.as_deref().unwrap_or("/"),
@@ -300,41 +335,44 @@ impl<'a> StageExec<'a> {
         if path.is_root() {
             return Ok(false);
         }
+        let sde = self.env.opts.source_date_epoch;
         let rootfs = self.rootfs()?;
         let mut entries = Vec::new();
+        let mut missing = false;
         for p in path.ancestors().into_iter().chain(std::iter::once(path.clone())) {
-            match rootfs.kind_of(&p) {
-                Some(crate::snapshot::rootfs::NodeKind::Dir) => {}
-                None => entries.push(Entry {
+            match rootfs.lstat(&p)? {
+                Some(Entry {
+                    kind: EntryKind::Dir,
+                    meta,
+                    ..
+                }) => entries.push(Entry {
                     path: p,
                     kind: EntryKind::Dir,
-                    meta: Meta {
-                        mtime: self.env.opts.source_date_epoch,
-                        ..Meta::new(0o755)
-                    },
+                    meta,
                 }),
+                None => {
+                    missing = true;
+                    entries.push(Entry {
+                        path: p,
+                        kind: EntryKind::Dir,
+                        meta: Meta {
+                            mtime: sde,
+                            ..Meta::new(0o755)
+                        },
+                    })
+                }
                 Some(_) => bail!("cannot create WORKDIR {path}: {p} exists and is not a directory"),
             }
         }
-        if entries.is_empty() {
+        if !missing {
             return Ok(false);
         }
-        // Parents that exist are part of the layer too, unchanged.
-        let mut all = Vec::new();
-        for p in path.ancestors() {
-            if let Some(e) = rootfs.entry(&p) {
-                if !entries.iter().any(|x| x.path == p) {
-                    all.push(e);
-                }
-            }
-        }
-        all.extend(entries);
-        self.commit_layer(all)?;
+        self.commit_layer(entries)?;
         Ok(true)
     }
 
     /// Writes `entries` as a new layer and applies them to the rootfs.
-    fn commit_layer(&mut self, mut entries: Vec<Entry>) -> Result<()> {
+    pub(super) fn commit_layer(&mut self, mut entries: Vec<Entry>) -> Result<()> {
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         let layer = crate::oci::layer::write_layer(
             self.env.store,
@@ -349,27 +387,67 @@ impl<'a> StageExec<'a> {
         Ok(())
     }
 
-    fn copy(&mut self, copy: &CopyArgs, is_add: bool, earlier: &[Option<StageResult>]) -> Result<()> {
-        let entries = super::copy_step::entries(self, copy, is_add, earlier)?;
-        self.commit_layer(entries)
+    /// Runs a COPY/ADD and returns its history text.
+    fn copy(
+        &mut self,
+        step: &super::copy_step::CopyStep<'_>,
+        earlier: &[Option<StageResult>],
+    ) -> Result<String> {
+        let (entries, created_by) = super::copy_step::run(self, step, earlier)?;
+        self.commit_layer(entries)?;
+        Ok(created_by)
+    }
+
+    pub(super) fn env(&self) -> &BuildEnv<'a> {
+        self.env
+    }
+
+    pub(super) fn resolve_source(&self, reference: &str) -> Source {
+        self.graph.resolve(reference, self.index)
     }
 }
 
-/// What COPY/ADD need from the running stage.
-impl super::copy_step::StageView for StageExec<'_> {
-    fn env(&self) -> &BuildEnv<'_> {
-        self.env
+/// HEALTHCHECK into the config's form: shell-form tests already carry
+/// `CMD-SHELL` from the parser.
+fn healthcheck_config(check: &Healthcheck, _shell: &[String]) -> config::Healthcheck {
+    match check {
+        Healthcheck::None => config::Healthcheck {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        },
+        Healthcheck::Cmd {
+            test,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        } => config::Healthcheck {
+            test: Some(test.clone()),
+            interval: interval.as_nanos() as i64,
+            timeout: timeout.as_nanos() as i64,
+            start_period: start_period.as_nanos() as i64,
+            start_interval: start_interval.as_nanos() as i64,
+            retries: i64::from(*retries),
+        },
     }
-    fn expand(&self, word: &str) -> Result<String> {
-        StageExec::expand(self, word)
-    }
-    fn workdir(&self) -> ImagePath {
-        StageExec::workdir(self)
-    }
-    fn graph_resolve(&self, reference: &str) -> Source {
-        self.graph.resolve(reference, self.index)
-    }
-    fn rootfs(&mut self) -> Result<&mut Rootfs> {
-        StageExec::rootfs(self)
+}
+
+/// Parses one ONBUILD trigger expression as an instruction.
+fn parse_trigger(trigger: &str) -> Result<Instruction> {
+    let source = format!("FROM scratch\n{trigger}\n");
+    let ast = crate::dockerfile::parse(&source)
+        .map_err(|e| anyhow!("invalid ONBUILD trigger {trigger:?}: {e}"))?;
+    let parsed = crate::dockerfile::instructions::parse_instructions(&ast)
+        .map_err(|e| anyhow!("invalid ONBUILD trigger {trigger:?}: {e}"))?;
+    let ins = parsed
+        .stages
+        .into_iter()
+        .next()
+        .and_then(|s| s.commands.into_iter().next())
+        .ok_or_else(|| anyhow!("empty ONBUILD trigger"))?;
+    match ins.command {
+        Command::Onbuild(_) => bail!("ONBUILD ONBUILD is not allowed"),
+        _ => Ok(ins),
     }
 }

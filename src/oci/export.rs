@@ -273,6 +273,13 @@ fn write_atomically(dest: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>
     let mut out = BufWriter::new(tmp.reopen().map_err(ioe)?);
     fill(&mut out)?;
     let file = out.into_inner().map_err(|e| ioe(e.into_error()))?;
+    // Temp files are created 0600; an export is meant to be shared.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(ioe)?;
+    }
     file.sync_all().map_err(ioe)?;
     tmp.persist(dest).map_err(|e| ioe(e.error))?;
     Ok(())

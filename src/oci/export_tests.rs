@@ -125,6 +125,12 @@ fn oci_archive_is_deterministic_and_ordered() {
     .unwrap();
     let bytes = fs::read(&a).unwrap();
     assert_eq!(bytes, fs::read(&b).unwrap());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&a).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "not the temp file's 0600");
+    }
     let mut ar = ::tar::Archive::new(&bytes[..]);
     let mut names = Vec::new();
     for e in ar.entries().unwrap() {

@@ -7,6 +7,7 @@ use super::metadata::timestamp;
 use super::options::OutputSpec;
 use super::progress::Progress;
 use super::stage::StageResult;
+use crate::oci::export;
 use crate::oci::image::Descriptor;
 use anyhow::{Context as _, Result};
 
@@ -31,21 +32,32 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
         match output {
             OutputSpec::Oci { dest, tar, name } => {
                 let name = name.clone().or_else(|| names.first().cloned());
-                crate::oci::export::write_oci(env.store, &record, dest, *tar, name.as_deref())
+                let spec = export::OutputSpec {
+                    kind: export::OutputKind::Oci,
+                    dest: dest.clone(),
+                    tar: *tar,
+                };
+                export::export(env.store, &record, name.as_deref(), &spec, opts.source_date_epoch)
                     .with_context(|| format!("writing OCI layout to {}", dest.display()))?
             }
             OutputSpec::Docker { dest, name } => {
-                let mut tags = names.clone();
-                if let Some(n) = name {
-                    tags.insert(0, crate::store::images::normalize(n)?);
-                }
-                crate::oci::export::write_docker_archive(env.store, &record, dest, &tags)
+                let name = name.clone().or_else(|| names.first().cloned());
+                let spec = export::OutputSpec {
+                    kind: export::OutputKind::Docker,
+                    dest: dest.clone(),
+                    tar: true,
+                };
+                export::export(env.store, &record, name.as_deref(), &spec, opts.source_date_epoch)
                     .with_context(|| format!("writing docker archive to {}", dest.display()))?
             }
-            OutputSpec::Local { dest } => stage
-                .rootfs
-                .export_local(dest)
-                .with_context(|| format!("writing the root filesystem to {}", dest.display()))?,
+            OutputSpec::Local { dest } => {
+                let skipped = stage.rootfs.export_local(dest).with_context(|| {
+                    format!("writing the root filesystem to {}", dest.display())
+                })?;
+                for p in skipped {
+                    progress.warn(&format!("type=local: device node or fifo {p} not written"));
+                }
+            }
         }
     }
     if !names.is_empty() {

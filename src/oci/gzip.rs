@@ -237,7 +237,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 v.extend_from_slice(&x.to_le_bytes());
             } else {
                 v.extend_from_slice(format!("line {} of text\n", x % 1000).as_bytes());

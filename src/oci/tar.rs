@@ -60,7 +60,7 @@ pub struct Header<'a> {
 
 /// Writes the header (preceded by a PAX header when needed). The caller
 /// then writes `size` bytes of content and [`padding`].
-pub fn write_header(w: &mut impl Write, h: &Header) -> io::Result<()> {
+pub fn write_header(w: &mut (impl Write + ?Sized), h: &Header) -> io::Result<()> {
     let mut pax: Vec<(&str, String)> = Vec::new();
     let split = split_name(h.name);
     if split.is_none() {
@@ -131,7 +131,7 @@ pub fn write_header(w: &mut impl Write, h: &Header) -> io::Result<()> {
 }
 
 /// Zero bytes that round `size` up to a whole block.
-pub fn padding(w: &mut impl Write, size: u64) -> io::Result<()> {
+pub fn padding(w: &mut (impl Write + ?Sized), size: u64) -> io::Result<()> {
     let rem = (size % BLOCK as u64) as usize;
     if rem != 0 {
         w.write_all(&[0u8; BLOCK][..BLOCK - rem])?;
@@ -141,7 +141,7 @@ pub fn padding(w: &mut impl Write, size: u64) -> io::Result<()> {
 
 /// The end-of-archive marker: two zero blocks (no padding to a 10 KiB
 /// record: readers do not need it and it only costs bytes).
-pub fn write_end(w: &mut impl Write) -> io::Result<()> {
+pub fn write_end(w: &mut (impl Write + ?Sized)) -> io::Result<()> {
     w.write_all(&[0u8; 2 * BLOCK])
 }
 

@@ -1,8 +1,8 @@
 //! Local image names: `name:tag` -> manifest digest, like a local image
 //! store's tags (`kiln build -t`).
 //!
-//! Kept in one JSON file (`ROOT/images.json`) rewritten atomically (temp file
-//! + rename), so readers never see half a file. Two processes tagging at the
+//! Kept in one JSON file (`ROOT/images.json`) rewritten atomically (a temp
+//! file renamed over it), so readers never see half a file. Two processes tagging at the
 //! same instant may lose one update (last rename wins); no lock is taken.
 
 use crate::digest::Digest;

@@ -16,7 +16,13 @@ fn build_hello(cache: &Path, output: &str) -> String {
     let ctx = hello_dir();
     kiln_ok(
         cache,
-        &["build", "--progress=quiet", "--output", output, ctx.to_str().unwrap()],
+        &[
+            "build",
+            "--progress=quiet",
+            "--output",
+            output,
+            ctx.to_str().unwrap(),
+        ],
     )
     .trim()
     .to_string()
@@ -26,15 +32,24 @@ fn build_hello(cache: &Path, output: &str) -> String {
 fn oci_archive_is_readable_by_skopeo_with_the_expected_config() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("hello.tar");
-    let digest = build_hello(&tmp.path().join("cache"), &format!("type=oci,dest={}", out.display()));
-    assert!(digest.starts_with("sha256:"), "stdout is the manifest digest: {digest}");
+    let digest = build_hello(
+        &tmp.path().join("cache"),
+        &format!("type=oci,dest={}", out.display()),
+    );
+    assert!(
+        digest.starts_with("sha256:"),
+        "stdout is the manifest digest: {digest}"
+    );
     if !require_tool("skopeo") {
         return;
     }
     let src = format!("oci-archive:{}", out.display());
     let raw = run_ok(Command::new("skopeo").args(["inspect", "--raw", &src]));
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
     // skopeo computes the digest itself: it must equal what kiln printed.
     let computed = format!("sha256:{}", hex_sha256(raw.as_bytes()));
     assert_eq!(computed, digest);
@@ -64,7 +79,11 @@ fn oci_archive_is_readable_by_skopeo_with_the_expected_config() {
         .contains("COPY --chmod=0755 hello.sh bin/hello")));
     let layers = manifest["layers"].as_array().unwrap();
     let non_empty = history.iter().filter(|h| h["empty_layer"] != true).count();
-    assert_eq!(layers.len(), non_empty, "one layer per non-empty history entry");
+    assert_eq!(
+        layers.len(),
+        non_empty,
+        "one layer per non-empty history entry"
+    );
     assert_eq!(
         layers.len(),
         config["rootfs"]["diff_ids"].as_array().unwrap().len()
@@ -89,7 +108,8 @@ fn oci_directory_layout_unpacks_with_umoci() {
         "unpack",
         "--rootless",
         "--image",
-        &format!("{}:hello:1", layout.display()),
+        // BuildKit (and kiln) put only the tag in ref.name.
+        &format!("{}:1", layout.display()),
         bundle.to_str().unwrap(),
     ]));
     let rootfs = bundle.join("rootfs");
@@ -105,7 +125,10 @@ fn oci_directory_layout_unpacks_with_umoci() {
         "1.0.0\n",
         "heredoc COPY"
     );
-    assert!(rootfs.join("srv/www/index.html").is_file(), "COPY --from=assets");
+    assert!(
+        rootfs.join("srv/www/index.html").is_file(),
+        "COPY --from=assets"
+    );
     assert!(!rootfs.join("srv/www/www").exists());
 }
 
@@ -120,13 +143,15 @@ fn docker_archive_is_readable_by_skopeo() {
     if !require_tool("skopeo") {
         return;
     }
-    let info: serde_json::Value = serde_json::from_str(&run_ok(Command::new("skopeo").args([
-        "inspect",
-        &format!("docker-archive:{}", out.display()),
-    ])))
+    let info: serde_json::Value = serde_json::from_str(&run_ok(
+        Command::new("skopeo").args(["inspect", &format!("docker-archive:{}", out.display())]),
+    ))
     .unwrap();
     assert_eq!(info["Architecture"], "amd64");
-    assert_eq!(info["Labels"]["org.opencontainers.image.title"], "kiln hello");
+    assert_eq!(
+        info["Labels"]["org.opencontainers.image.title"],
+        "kiln hello"
+    );
 }
 
 #[test]
@@ -174,7 +199,7 @@ fn iidfile_metadata_file_and_tags() {
         .as_str()
         .unwrap()
         .starts_with("sha256:"));
-    assert_eq!(m["image.name"], "docker.io/kiln/hello:test");
+    assert_eq!(m["image.name"], "kiln/hello:test");
     let images = kiln_ok(&cache, &["images"]);
     assert!(
         images.contains("kiln/hello:test") && images.contains(digest),

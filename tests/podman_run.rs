@@ -27,7 +27,10 @@ fn build_busybox_layout(tmp: &std::path::Path, cache: &std::path::Path) -> std::
             "build",
             "--progress=quiet",
             "--output",
-            &format!("type=oci,dest={},tar=false,name=busybox:latest", layout.display()),
+            &format!(
+                "type=oci,dest={},tar=false,name=busybox:latest",
+                layout.display()
+            ),
             ctx.to_str().unwrap(),
         ],
     );

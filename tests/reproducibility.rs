@@ -49,7 +49,11 @@ fn examples_match_their_pinned_golden_digests() {
     let pinned = golden();
     assert!(!pinned.is_empty(), "{GOLDEN} pins no example");
     for (name, want) in &pinned {
-        let got = build(&tmp.path().join("cache"), &repo_root().join("examples").join(name), &[]);
+        let got = build(
+            &tmp.path().join("cache"),
+            &repo_root().join("examples").join(name),
+            &[],
+        );
         if &got != want {
             mismatches.push(format!("{name}: pinned {want}, built {got}"));
         }
@@ -79,8 +83,11 @@ fn hostile_copy(src: &Path, dst: &Path, stamp: SystemTime) {
             fs::create_dir_all(target.parent().unwrap()).unwrap();
             fs::copy(path, &target).unwrap();
             let exec = meta.permissions().mode() & 0o111 != 0;
-            fs::set_permissions(&target, fs::Permissions::from_mode(if exec { 0o700 } else { 0o600 }))
-                .unwrap();
+            fs::set_permissions(
+                &target,
+                fs::Permissions::from_mode(if exec { 0o700 } else { 0o600 }),
+            )
+            .unwrap();
             let f = fs::File::options().write(true).open(&target).unwrap();
             f.set_times(fs::FileTimes::new().set_modified(stamp).set_accessed(stamp))
                 .unwrap();
@@ -137,8 +144,16 @@ fn same_digest_under_hostile_host_differences() {
 fn source_date_epoch_changes_created_but_is_itself_reproducible() {
     let example = repo_root().join("examples/hello");
     let tmp = tempfile::tempdir().unwrap();
-    let a = build(&tmp.path().join("c1"), &example, &[("SOURCE_DATE_EPOCH", "1700000000")]);
-    let b = build(&tmp.path().join("c2"), &example, &[("SOURCE_DATE_EPOCH", "1700000000")]);
+    let a = build(
+        &tmp.path().join("c1"),
+        &example,
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    let b = build(
+        &tmp.path().join("c2"),
+        &example,
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
     let zero = build(&tmp.path().join("c3"), &example, &[]);
     assert_eq!(a, b);
     assert_ne!(a, zero);

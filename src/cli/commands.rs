@@ -34,8 +34,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Debug(DebugCommand::Parse { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let ast = crate::dockerfile::parse(&text)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ast = crate::dockerfile::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
             print!("{}", crate::dockerfile::dump(&ast));
             Ok(ExitCode::SUCCESS)
         }
@@ -45,9 +44,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 fn resolve_cache_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
     match flag {
         Some(dir) => Ok(dir),
-        None => dirs::cache_dir()
-            .map(|d| d.join("kiln"))
-            .context("no user cache directory on this host: pass --cache-dir or set KILN_CACHE_DIR"),
+        None => dirs::cache_dir().map(|d| d.join("kiln")).context(
+            "no user cache directory on this host: pass --cache-dir or set KILN_CACHE_DIR",
+        ),
     }
 }
 

@@ -66,7 +66,10 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
         .clone()
         .unwrap_or_else(|| opts.context_dir.join("Dockerfile"));
     let source = std::fs::read_to_string(&dockerfile_path).with_context(|| {
-        format!("cannot read the Dockerfile at {}", dockerfile_path.display())
+        format!(
+            "cannot read the Dockerfile at {}",
+            dockerfile_path.display()
+        )
     })?;
     let text = DockerfileText {
         // Only the file name: messages must not depend on where the checkout lives.
@@ -77,7 +80,10 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     };
     let ast = crate::dockerfile::parse(&source).map_err(|e| anyhow::anyhow!("{e}"))?;
     let parsed = instructions::parse_instructions(&ast).map_err(|e| {
-        let shown = text.error_at(e.start_line, anyhow::anyhow!("{}: {}", e.instruction, e.message));
+        let shown = text.error_at(
+            e.start_line,
+            anyhow::anyhow!("{}: {}", e.instruction, e.message),
+        );
         anyhow::anyhow!("{shown}")
     })?;
     let lexer = Lexer::new(ast.escape);
@@ -94,9 +100,8 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
 
     let ignore = crate::context::dockerignore::load(&opts.context_dir, Some(&dockerfile_path))
         .context("reading .dockerignore")?;
-    let context = Context::open(&opts.context_dir, ignore).with_context(|| {
-        format!("opening the build context {}", opts.context_dir.display())
-    })?;
+    let context = Context::open(&opts.context_dir, ignore)
+        .with_context(|| format!("opening the build context {}", opts.context_dir.display()))?;
 
     // Global scope: predefined platform args, then meta args in order.
     let mut predefined = opts.platform.args("TARGET");
@@ -169,7 +174,8 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     let mut results: Vec<Option<StageResult>> = (0..graph.len()).map(|_| None).collect();
     for &index in &needed {
         let stage = &parsed.stages[index];
-        let result = StageExec::new(&env, &graph, &globals, index, &progress).run(stage, &results)?;
+        let result =
+            StageExec::new(&env, &graph, &globals, index, &progress).run(stage, &results)?;
         results[index] = Some(result);
     }
     for unused in globals.build_args.unused() {
@@ -177,7 +183,9 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
             "build argument {unused:?} was not consumed by any ARG instruction"
         ));
     }
-    let final_stage = results[target].take().context("target stage was not built")?;
+    let final_stage = results[target]
+        .take()
+        .context("target stage was not built")?;
     let result = outputs::finish(&env, final_stage, &progress)?;
     drop(results);
     scratch

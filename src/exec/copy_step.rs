@@ -51,7 +51,9 @@ impl<'a> CopyStep<'a> {
             bail!("ADD --keep-git-dir applies to git sources, which kiln does not fetch");
         }
         if a.unpack == Some(false) {
-            bail!("ADD --unpack=false is not supported yet; use COPY to copy an archive unextracted");
+            bail!(
+                "ADD --unpack=false is not supported yet; use COPY to copy an archive unextracted"
+            );
         }
         Ok(CopyStep {
             keyword: "ADD",
@@ -306,13 +308,16 @@ fn read_file(rootfs: &Rootfs, path: &str) -> Result<Option<Vec<u8>>> {
     for _ in 0..40 {
         match rootfs.lstat(&current)? {
             Some(Entry {
-                kind: EntryKind::File {
-                    content: Content::Host(host),
-                    ..
-                },
+                kind:
+                    EntryKind::File {
+                        content: Content::Host(host),
+                        ..
+                    },
                 ..
             }) => {
-                return Ok(Some(std::fs::read(&host).with_context(|| format!("reading {path} of the stage"))?))
+                return Ok(Some(
+                    std::fs::read(&host).with_context(|| format!("reading {path} of the stage"))?,
+                ))
             }
             Some(Entry {
                 kind: EntryKind::Symlink { target },
@@ -341,10 +346,11 @@ fn add_archive(
     }
     let host = match tree.lstat(&ImagePath::resolve(&ImagePath::root(), src))? {
         Some(Entry {
-            kind: EntryKind::File {
-                content: Content::Host(host),
-                ..
-            },
+            kind:
+                EntryKind::File {
+                    content: Content::Host(host),
+                    ..
+                },
             ..
         }) => host,
         _ => return Ok(None),
@@ -455,7 +461,10 @@ mod tests {
         fs.apply_entries(&[
             dir,
             file("etc/group", "root:x:0:\nstaff:x:50:\n"),
-            file("etc/passwd", "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n"),
+            file(
+                "etc/passwd",
+                "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n",
+            ),
         ])
         .unwrap();
         assert_eq!(resolve_chown("app", &fs).unwrap(), (1000, 1000));
@@ -463,7 +472,10 @@ mod tests {
         assert_eq!(resolve_chown("7:8", &fs).unwrap(), (7, 8));
         assert_eq!(resolve_chown("9", &fs).unwrap(), (9, 9));
         let err = resolve_chown("nobody", &fs).unwrap_err().to_string();
-        assert!(err.contains("nobody") && err.contains("/etc/passwd"), "{err}");
+        assert!(
+            err.contains("nobody") && err.contains("/etc/passwd"),
+            "{err}"
+        );
         assert!(resolve_chown(":5", &fs).is_err());
     }
 }

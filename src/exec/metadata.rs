@@ -58,7 +58,10 @@ pub fn expose(config: &mut ImageConfig, spec: &str) -> Result<(), String> {
     if lo > hi {
         return Err(format!("invalid port range in EXPOSE {spec}"));
     }
-    let map = config.config.exposed_ports.get_or_insert_with(BTreeMap::new);
+    let map = config
+        .config
+        .exposed_ports
+        .get_or_insert_with(BTreeMap::new);
     for port in lo..=hi {
         map.insert(format!("{port}/{proto}"), EmptyObject {});
     }
@@ -79,7 +82,11 @@ pub fn add_volume(config: &mut ImageConfig, path: &str) -> Result<(), String> {
 
 /// A CMD/ENTRYPOINT/HEALTHCHECK command as written: exec form is used as is,
 /// shell form is wrapped in the stage's SHELL.
-pub fn command_vector(exec_form: Option<&[String]>, shell_form: &str, shell: &[String]) -> Vec<String> {
+pub fn command_vector(
+    exec_form: Option<&[String]>,
+    shell_form: &str,
+    shell: &[String],
+) -> Vec<String> {
     match exec_form {
         Some(args) => args.to_vec(),
         None => {
@@ -143,7 +150,10 @@ mod tests {
         expose(&mut c, "53/UDP").unwrap();
         expose(&mut c, "8000-8002").unwrap();
         let keys: Vec<_> = c.config.exposed_ports.unwrap().into_keys().collect();
-        assert_eq!(keys, ["53/udp", "80/tcp", "8000/tcp", "8001/tcp", "8002/tcp"]);
+        assert_eq!(
+            keys,
+            ["53/udp", "80/tcp", "8000/tcp", "8001/tcp", "8002/tcp"]
+        );
         let mut c = ImageConfig::default();
         assert!(expose(&mut c, "http").is_err());
         assert!(expose(&mut c, "80/icmp").is_err());

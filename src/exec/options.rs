@@ -174,7 +174,9 @@ mod tests {
         assert!(OutputSpec::parse("type=oci").unwrap_err().contains("dest"));
         assert!(OutputSpec::parse("type=bogus,dest=x").is_err());
         assert!(OutputSpec::parse("type=oci,dest=x,tar=maybe").is_err());
-        assert!(OutputSpec::parse("type=registry,name=x").unwrap_err().contains("registry"));
+        assert!(OutputSpec::parse("type=registry,name=x")
+            .unwrap_err()
+            .contains("registry"));
     }
 
     #[test]
@@ -183,7 +185,10 @@ mod tests {
             NamedContext::parse("oci-layout:///x/y:tag").unwrap(),
             NamedContext::OciLayout("/x/y:tag".into())
         );
-        assert_eq!(NamedContext::parse("../dir").unwrap(), NamedContext::Dir("../dir".into()));
+        assert_eq!(
+            NamedContext::parse("../dir").unwrap(),
+            NamedContext::Dir("../dir".into())
+        );
         assert!(NamedContext::parse("docker-image://alpine").is_err());
     }
 }

@@ -37,8 +37,14 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
                     dest: dest.clone(),
                     tar: *tar,
                 };
-                export::export(env.store, &record, name.as_deref(), &spec, opts.source_date_epoch)
-                    .with_context(|| format!("writing OCI layout to {}", dest.display()))?
+                export::export(
+                    env.store,
+                    &record,
+                    name.as_deref(),
+                    &spec,
+                    opts.source_date_epoch,
+                )
+                .with_context(|| format!("writing OCI layout to {}", dest.display()))?
             }
             OutputSpec::Docker { dest, name } => {
                 let name = name.clone().or_else(|| names.first().cloned());
@@ -47,8 +53,14 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
                     dest: dest.clone(),
                     tar: true,
                 };
-                export::export(env.store, &record, name.as_deref(), &spec, opts.source_date_epoch)
-                    .with_context(|| format!("writing docker archive to {}", dest.display()))?
+                export::export(
+                    env.store,
+                    &record,
+                    name.as_deref(),
+                    &spec,
+                    opts.source_date_epoch,
+                )
+                .with_context(|| format!("writing docker archive to {}", dest.display()))?
             }
             OutputSpec::Local { dest } => {
                 let skipped = stage.rootfs.export_local(dest).with_context(|| {
@@ -72,8 +84,14 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
     }
     if let Some(path) = &opts.metadata_file {
         let mut m = serde_json::Map::new();
-        m.insert("containerimage.digest".into(), record.manifest_digest.to_string().into());
-        m.insert("containerimage.config.digest".into(), record.config_digest.to_string().into());
+        m.insert(
+            "containerimage.digest".into(),
+            record.manifest_digest.to_string().into(),
+        );
+        m.insert(
+            "containerimage.config.digest".into(),
+            record.config_digest.to_string().into(),
+        );
         m.insert(
             "containerimage.descriptor".into(),
             serde_json::json!({
@@ -98,7 +116,9 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
 
 fn describe(o: &OutputSpec) -> String {
     match o {
-        OutputSpec::Oci { dest, tar: true, .. } => format!("OCI archive {}", dest.display()),
+        OutputSpec::Oci {
+            dest, tar: true, ..
+        } => format!("OCI archive {}", dest.display()),
         OutputSpec::Oci { dest, .. } => format!("OCI layout {}", dest.display()),
         OutputSpec::Docker { dest, .. } => format!("docker archive {}", dest.display()),
         OutputSpec::Local { dest } => format!("root filesystem to {}", dest.display()),

@@ -58,7 +58,10 @@ mod tests {
             parse_secret("id=tok,env=TOKEN").unwrap().source,
             SecretSource::Env("TOKEN".into())
         );
-        assert_eq!(parse_secret("id=T").unwrap().source, SecretSource::Env("T".into()));
+        assert_eq!(
+            parse_secret("id=T").unwrap().source,
+            SecretSource::Env("T".into())
+        );
         assert!(parse_secret("src=x").is_err());
         assert!(parse_secret("id=a,bogus=1").is_err());
     }

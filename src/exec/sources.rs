@@ -111,7 +111,9 @@ impl<'a> ExternalImages<'a> {
                 .with_context(|| format!("opening {}", blob.display()))?;
             self.store
                 .import_verified(file, &layer.digest, layer.size)
-                .with_context(|| format!("importing layer {} from {}", layer.digest, path.display()))?;
+                .with_context(|| {
+                    format!("importing layer {} from {}", layer.digest, path.display())
+                })?;
             layers.push(LayerRef {
                 media_type: layer.media_type.clone(),
                 digest: layer.digest.clone(),

@@ -72,8 +72,9 @@ impl<'a> StageExec<'a> {
                 .lexer
                 .process_word(p, &self.globals.from_scope())
                 .map_err(|e| at(stage.start_line, e.into()))?;
-            let p: crate::plan::platform::Platform =
-                p.parse().map_err(|e| at(stage.start_line, anyhow!("{e}")))?;
+            let p: crate::plan::platform::Platform = p
+                .parse()
+                .map_err(|e| at(stage.start_line, anyhow!("{e}")))?;
             if p != self.env.opts.platform {
                 return Err(at(
                     stage.start_line,
@@ -91,7 +92,10 @@ impl<'a> StageExec<'a> {
         for trigger in triggers {
             let ins = parse_trigger(&trigger).map_err(|e| at(stage.start_line, e))?;
             self.execute(&ins, earlier).map_err(|e| {
-                at(stage.start_line, e.context(format!("ONBUILD trigger {trigger:?} of the base image")))
+                at(
+                    stage.start_line,
+                    e.context(format!("ONBUILD trigger {trigger:?} of the base image")),
+                )
             })?;
         }
         for ins in &stage.commands {
@@ -339,7 +343,11 @@ impl<'a> StageExec<'a> {
         let rootfs = self.rootfs()?;
         let mut entries = Vec::new();
         let mut missing = false;
-        for p in path.ancestors().into_iter().chain(std::iter::once(path.clone())) {
+        for p in path
+            .ancestors()
+            .into_iter()
+            .chain(std::iter::once(path.clone()))
+        {
             match rootfs.lstat(&p)? {
                 Some(Entry {
                     kind: EntryKind::Dir,

@@ -2,8 +2,8 @@
 
 pub mod config;
 pub mod export;
-pub mod layout_read;
 pub mod gzip;
 pub mod image;
 pub mod layer;
+pub mod layout_read;
 pub mod tar;

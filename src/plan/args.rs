@@ -219,7 +219,10 @@ mod tests {
         g.declare_meta("A", Some("default".into()));
         assert_eq!(g.from_scope().lookup("A"), Some("cli"));
         let mut stage = g.stage_scope();
-        assert_eq!(stage.declare("A", Some("stage".into())).as_deref(), Some("cli"));
+        assert_eq!(
+            stage.declare("A", Some("stage".into())).as_deref(),
+            Some("cli")
+        );
         assert_eq!(g.build_args.unused(), vec!["UNUSED".to_string()]);
     }
 

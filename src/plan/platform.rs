@@ -50,7 +50,9 @@ impl fmt::Display for Platform {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid platform {0:?}: expected os/arch[/variant], for example linux/amd64 or linux/arm64/v8")]
+#[error(
+    "invalid platform {0:?}: expected os/arch[/variant], for example linux/amd64 or linux/arm64/v8"
+)]
 pub struct InvalidPlatform(pub String);
 
 impl FromStr for Platform {
@@ -105,7 +107,13 @@ mod tests {
         assert_eq!(p.to_string(), "linux/arm64");
         let p: Platform = "linux/arm/v7".parse().unwrap();
         assert_eq!(p.variant.as_deref(), Some("v7"));
-        for bad in ["linux", "", "linux//amd64", "linux/amd64/v1/x", "li nux/amd64"] {
+        for bad in [
+            "linux",
+            "",
+            "linux//amd64",
+            "linux/amd64/v1/x",
+            "li nux/amd64",
+        ] {
             assert!(bad.parse::<Platform>().is_err(), "{bad}");
         }
     }

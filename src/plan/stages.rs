@@ -165,7 +165,10 @@ mod tests {
         .unwrap();
         let t = g.target(None).unwrap();
         assert_eq!(g.needed(t).unwrap(), vec![0, 2, 3]);
-        assert_eq!(g.needed(g.target(Some("UNUSED")).unwrap()).unwrap(), vec![0, 1]);
+        assert_eq!(
+            g.needed(g.target(Some("UNUSED")).unwrap()).unwrap(),
+            vec![0, 1]
+        );
     }
 
     #[test]
@@ -185,7 +188,10 @@ mod tests {
     #[test]
     fn errors() {
         assert!(matches!(
-            StageGraph::new(vec![stage(Some("x"), "scratch", &[]), stage(Some("X"), "scratch", &[])]),
+            StageGraph::new(vec![
+                stage(Some("x"), "scratch", &[]),
+                stage(Some("X"), "scratch", &[])
+            ]),
             Err(PlanError::DuplicateName(_))
         ));
         assert!(matches!(
@@ -199,6 +205,9 @@ mod tests {
         .unwrap();
         assert!(matches!(g.needed(1), Ok(_)));
         assert!(matches!(g.needed(0), Err(PlanError::ForwardReference(..))));
-        assert!(matches!(g.target(Some("nope")), Err(PlanError::UnknownTarget(..))));
+        assert!(matches!(
+            g.target(Some("nope")),
+            Err(PlanError::UnknownTarget(..))
+        ));
     }
 }

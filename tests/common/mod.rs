@@ -46,7 +46,10 @@ pub fn kiln_ok(cache: &Path, args: &[&str]) -> String {
 pub fn kiln_err(cache: &Path, args: &[&str]) -> String {
     let out = kiln(cache, args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "kiln {args:?} unexpectedly succeeded");
+    assert!(
+        !out.status.success(),
+        "kiln {args:?} unexpectedly succeeded"
+    );
     assert!(
         !stderr.contains("panicked"),
         "kiln {args:?} panicked:\n{stderr}"
@@ -73,7 +76,9 @@ pub fn require_tool(tool: &str) -> bool {
 
 /// Runs a command and panics with its output unless it succeeded.
 pub fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",

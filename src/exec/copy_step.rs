@@ -308,16 +308,13 @@ fn read_file(rootfs: &Rootfs, path: &str) -> Result<Option<Vec<u8>>> {
     for _ in 0..40 {
         match rootfs.lstat(&current)? {
             Some(Entry {
-                kind:
-                    EntryKind::File {
-                        content: Content::Host(host),
-                        ..
-                    },
+                kind: EntryKind::File { content, .. },
                 ..
             }) => {
-                return Ok(Some(
-                    std::fs::read(&host).with_context(|| format!("reading {path} of the stage"))?,
-                ))
+                let bytes = content
+                    .read_all()
+                    .with_context(|| format!("reading {path} of the stage"))?;
+                return Ok(Some(bytes));
             }
             Some(Entry {
                 kind: EntryKind::Symlink { target },

@@ -48,6 +48,23 @@ pub enum Content {
     Inline(Arc<[u8]>),
 }
 
+impl Content {
+    /// Opens the bytes for reading.
+    pub fn open(&self) -> std::io::Result<Box<dyn std::io::Read + Send + '_>> {
+        Ok(match self {
+            Content::Host(p) => Box::new(std::fs::File::open(p)?),
+            Content::Inline(b) => Box::new(&b[..]),
+        })
+    }
+
+    /// Reads all the bytes (for small files such as /etc/passwd).
+    pub fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut self.open()?, &mut out)?;
+        Ok(out)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum EntryKind {
     Dir,

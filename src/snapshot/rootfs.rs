@@ -93,6 +93,8 @@ enum Data<'a> {
 enum Op<'a> {
     Dir,
     File(Data<'a>),
+    /// A file whose bytes stay where they are (see [`Rootfs::apply_entries`]).
+    Borrowed(Content, u64),
     Symlink(String),
     Hardlink(ImagePath),
     Special(NodeKind),
@@ -115,6 +117,10 @@ enum Walk {
 pub struct Rootfs {
     dir: PathBuf,
     record: BTreeMap<ImagePath, Node>,
+    /// Files whose bytes live outside `dir` (a context file, another
+    /// stage's file, inline data): COPY results are recorded, not copied,
+    /// so a COPY-only build never duplicates the bytes it copies.
+    borrowed: BTreeMap<ImagePath, Content>,
 }
 
 impl Rootfs {
@@ -147,6 +153,7 @@ impl Rootfs {
         Ok(Rootfs {
             dir: dir.to_path_buf(),
             record,
+            borrowed: BTreeMap::new(),
         })
     }
 
@@ -244,15 +251,15 @@ impl Rootfs {
 
     /// Applies entries kiln produced itself (a COPY or ADD result), in order,
     /// without going through a tar. Paths are resolved like layer entries.
+    /// File contents are borrowed, not copied: the source must stay in
+    /// place while this rootfs is used (context files and other stages'
+    /// trees do, for the whole build).
     pub fn apply_entries(&mut self, entries: &[Entry]) -> Result<(), RootfsError> {
         let mut st = LayerState::default();
         for e in entries {
             let op = match &e.kind {
                 EntryKind::Dir => Op::Dir,
-                EntryKind::File { content, .. } => Op::File(match content {
-                    Content::Host(p) => Data::Host(p),
-                    Content::Inline(b) => Data::Inline(b),
-                }),
+                EntryKind::File { content, size } => Op::Borrowed(content.clone(), *size),
                 EntryKind::Symlink { target } => Op::Symlink(target.clone()),
                 EntryKind::Hardlink { target } => Op::Hardlink(target.clone()),
                 EntryKind::CharDevice { major, minor } => Op::Special(NodeKind::CharDevice {
@@ -346,6 +353,13 @@ impl Rootfs {
                     meta,
                 }
             }
+            Op::Borrowed(content, size) => {
+                self.borrowed.insert(target.clone(), content);
+                Node {
+                    kind: NodeKind::File { size },
+                    meta,
+                }
+            }
             Op::Symlink(t) => {
                 make_host_symlink(&t, &host)?;
                 Node {
@@ -353,7 +367,13 @@ impl Rootfs {
                     meta,
                 }
             }
-            Op::Hardlink(link) => self.link_to(&link, &host)?,
+            Op::Hardlink(link) => {
+                let (node, borrowed) = self.link_to(&link, &host)?;
+                if let Some(content) = borrowed {
+                    self.borrowed.insert(target.clone(), content);
+                }
+                node
+            }
             Op::Special(kind) => {
                 write_new_file(&host, Data::Inline(&[]))?;
                 Node { kind, meta }
@@ -368,7 +388,7 @@ impl Rootfs {
     /// Creates the host side of a hard link to `link` (an image path whose
     /// parents resolve inside the rootfs; a final symlink is linked, not
     /// followed) and returns the node the new path shares.
-    fn link_to(&self, link: &ImagePath, host: &Path) -> Result<Node, String> {
+    fn link_to(&self, link: &ImagePath, host: &Path) -> Result<(Node, Option<Content>), String> {
         let (Some(parent), Some(name)) = (link.parent(), link.file_name()) else {
             return Err("hard link to the root".into());
         };
@@ -384,6 +404,10 @@ impl Rootfs {
             }) => return Err(format!("hard link target {link} is a directory")),
             Some(n) => n.clone(),
         };
+        if let Some(content) = self.borrowed.get(&source) {
+            // Borrowed bytes: the link borrows the same source.
+            return Ok((node, Some(content.clone())));
+        }
         match &node.kind {
             NodeKind::File { .. } => {
                 let from = self.host_path(&source);
@@ -397,7 +421,7 @@ impl Rootfs {
                 write_new_file(host, Data::Inline(&[]))?;
             }
         }
-        Ok(node)
+        Ok((node, None))
     }
 
     /// Resolves `path` as a directory for writing, creating missing
@@ -487,6 +511,7 @@ impl Rootfs {
         let keys: Vec<ImagePath> = self.subtree(path).collect();
         for k in &keys {
             self.record.remove(k);
+            self.borrowed.remove(k);
         }
         let host = self.host_path(path);
         match fs::symlink_metadata(&host) {
@@ -563,7 +588,12 @@ impl Rootfs {
                 }
                 NodeKind::File { .. } => {
                     let from = self.host_path(path);
-                    write_new_file(&out, Data::Host(&from))
+                    let data = match self.borrowed.get(path) {
+                        Some(Content::Host(p)) => Data::Host(p),
+                        Some(Content::Inline(b)) => Data::Inline(b),
+                        None => Data::Host(&from),
+                    };
+                    write_new_file(&out, data)
                         .map_err(|r| io("writing", &out, io::Error::other(r)))?;
                     apply_host_meta(&out, &node.meta);
                 }
@@ -598,7 +628,10 @@ impl SourceTree for Rootfs {
             NodeKind::Dir => EntryKind::Dir,
             NodeKind::File { size } => EntryKind::File {
                 size: *size,
-                content: Content::Host(self.host_path(&key)),
+                content: match self.borrowed.get(&key) {
+                    Some(c) => c.clone(),
+                    None => Content::Host(self.host_path(&key)),
+                },
             },
             NodeKind::Symlink { target } => EntryKind::Symlink {
                 target: target.clone(),

@@ -211,9 +211,9 @@ fn copy_into_an_existing_directory_keeps_it() {
     let last = top(&img);
     assert!(last.contains_key("opt/n2.txt"), "{:?}", last.keys());
     assert!(!last.contains_key("opt/old.txt"), "{:?}", last.keys());
-    if let Some(opt) = last.get("opt") {
-        assert_eq!((opt.uid, opt.gid), (5, 6), "existing dir owner kept");
-    }
+    let opt = last.get("opt").expect("parent dir in the layer");
+    assert_eq!((opt.uid, opt.gid), (5, 6), "existing dir owner kept");
+    assert!(opt.is_dir());
 }
 
 #[test]

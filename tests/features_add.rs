@@ -12,17 +12,18 @@ use std::process::Command;
 /// it as `name` with `tar` plus the given compression flag.
 fn make_archive(fx: &Fixture, name: &str, tar_flag: Option<&str>) {
     let src = fx.fresh("payload");
-    write_tree(
-        &src,
-        &[("top.txt", "top\n"), ("sub/deep.txt", "deep\n")],
-    );
+    write_tree(&src, &[("top.txt", "top\n"), ("sub/deep.txt", "deep\n")]);
     let dest = fx.ctx().join(name);
     let mut cmd = Command::new("tar");
     cmd.arg("-c");
     if let Some(f) = tar_flag {
         cmd.arg(f);
     }
-    cmd.arg("-f").arg(&dest).arg("-C").arg(&src).args(["top.txt", "sub"]);
+    cmd.arg("-f")
+        .arg(&dest)
+        .arg("-C")
+        .arg(&src)
+        .args(["top.txt", "sub"]);
     run_ok(&mut cmd);
 }
 
@@ -120,5 +121,8 @@ fn add_of_a_url_is_a_clear_error() {
         err.contains("not supported"),
         "error should say remote sources are unsupported:\n{err}"
     );
-    assert!(err.contains("Dockerfile:2"), "error should point at line 2:\n{err}");
+    assert!(
+        err.contains("Dockerfile:2"),
+        "error should point at line 2:\n{err}"
+    );
 }

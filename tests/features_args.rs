@@ -9,7 +9,8 @@ use common::image::Fixture;
 #[test]
 fn build_arg_overrides_the_default() {
     let fx = Fixture::new();
-    let dockerfile = "FROM scratch\nARG NAME=default\nARG UNSET\nENV GOT=${NAME} EMPTY=x${UNSET}x\n";
+    let dockerfile =
+        "FROM scratch\nARG NAME=default\nARG UNSET\nENV GOT=${NAME} EMPTY=x${UNSET}x\n";
     let img = fx.build(dockerfile, &[]);
     assert_eq!(img.env("GOT").as_deref(), Some("default"));
     assert_eq!(img.env("EMPTY").as_deref(), Some("xx"));
@@ -76,7 +77,8 @@ fn predefined_args_are_not_visible_without_declaration() {
 #[test]
 fn env_overrides_arg_of_the_same_name() {
     let fx = Fixture::new();
-    let dockerfile = "FROM scratch\nARG MODE=arg\nENV MODE=env\nARG MODE=arg2\nLABEL mode=${MODE}\n";
+    let dockerfile =
+        "FROM scratch\nARG MODE=arg\nENV MODE=env\nARG MODE=arg2\nLABEL mode=${MODE}\n";
     let img = fx.build(dockerfile, &["--build-arg", "MODE=cli"]);
     assert_eq!(img.cfg()["Labels"]["mode"], "env");
     assert_eq!(img.env("MODE").as_deref(), Some("env"));

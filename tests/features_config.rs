@@ -67,7 +67,10 @@ fn shell_is_used_by_shell_form_cmd_and_entrypoint() {
         "FROM scratch\nSHELL [\"pwsh\", \"-Command\"]\nCMD Write-Host hi\n",
         &[],
     );
-    assert_eq!(img.cfg()["Cmd"], json!(["pwsh", "-Command", "Write-Host hi"]));
+    assert_eq!(
+        img.cfg()["Cmd"],
+        json!(["pwsh", "-Command", "Write-Host hi"])
+    );
 }
 
 #[test]
@@ -162,10 +165,7 @@ fn history_has_one_entry_per_instruction_with_empty_layer_for_metadata() {
 fn history_is_inherited_from_an_earlier_stage() {
     let fx = Fixture::new();
     fx.write(&[("f.txt", "f\n")]);
-    let img = fx.build(
-        "FROM scratch AS a\nCOPY f.txt /\nFROM a\nLABEL x=1\n",
-        &[],
-    );
+    let img = fx.build("FROM scratch AS a\nCOPY f.txt /\nFROM a\nLABEL x=1\n", &[]);
     let by: Vec<String> = img
         .history()
         .iter()

@@ -40,7 +40,12 @@ fn base_with_users(fx: &Fixture) -> String {
 fn chown_names_resolve_in_the_base_image() {
     let fx = Fixture::new();
     let base = base_with_users(&fx);
-    fx.write(&[("a.txt", "a\n"), ("b.txt", "b\n"), ("c.txt", "c\n"), ("d/x.txt", "x\n")]);
+    fx.write(&[
+        ("a.txt", "a\n"),
+        ("b.txt", "b\n"),
+        ("c.txt", "c\n"),
+        ("d/x.txt", "x\n"),
+    ]);
     let img = fx.build(
         "FROM base\nCOPY --chown=app a.txt /out/\nCOPY --chown=app:staff b.txt /out/\n\
          COPY --chown=7:8 c.txt /out/\nCOPY --chown=app:staff d /newdir/\n",
@@ -77,7 +82,11 @@ fn chown_unknown_name_is_an_error() {
 #[test]
 fn chmod_and_context_modes() {
     let fx = Fixture::new();
-    fx.write(&[("plain.txt", "p\n"), ("exec.sh", "#!/bin/sh\n"), ("secret", "s\n")]);
+    fx.write(&[
+        ("plain.txt", "p\n"),
+        ("exec.sh", "#!/bin/sh\n"),
+        ("secret", "s\n"),
+    ]);
     let ctx = fx.ctx();
     std::fs::set_permissions(ctx.join("exec.sh"), std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::set_permissions(ctx.join("secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -195,7 +204,11 @@ fn relative_destinations_use_workdir() {
 #[test]
 fn copy_into_an_existing_directory_keeps_it() {
     let fx = Fixture::new();
-    fx.write(&[("opt/old.txt", "old\n"), ("new.txt", "new\n"), ("tree/n2.txt", "n2\n")]);
+    fx.write(&[
+        ("opt/old.txt", "old\n"),
+        ("new.txt", "new\n"),
+        ("tree/n2.txt", "n2\n"),
+    ]);
     let img = fx.build(
         "FROM scratch AS a\nCOPY --chown=5:6 opt /opt/\n\
          FROM a\nCOPY new.txt /opt/\nCOPY tree /opt\n",

@@ -15,7 +15,10 @@ fn onbuild_triggers_run_when_the_image_is_a_base() {
     write_tree(
         &base_ctx,
         &[
-            ("Dockerfile", "FROM scratch\nCOPY own.txt /own.txt\nONBUILD COPY trigger.txt /t.txt\n"),
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY own.txt /own.txt\nONBUILD COPY trigger.txt /t.txt\n",
+            ),
             ("own.txt", "base\n"),
         ],
     );
@@ -130,5 +133,8 @@ fn onbuild_of_an_earlier_stage_runs_in_the_stage_built_from_it() {
     );
     assert_eq!(img.file("t.txt").text(), "fired\n");
     let onbuild = &img.cfg()["OnBuild"];
-    assert!(onbuild.is_null() || onbuild == &serde_json::json!([]), "{onbuild}");
+    assert!(
+        onbuild.is_null() || onbuild == &serde_json::json!([]),
+        "{onbuild}"
+    );
 }

@@ -63,7 +63,9 @@ impl Image {
             .as_str()
             .expect("index names a manifest");
         let manifest: Value = serde_json::from_slice(&blob(dir, mdigest)).expect("manifest JSON");
-        let cdigest = manifest["config"]["digest"].as_str().expect("config digest");
+        let cdigest = manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest");
         let config: Value = serde_json::from_slice(&blob(dir, cdigest)).expect("config JSON");
         let layer_blobs = manifest["layers"]
             .as_array()
@@ -95,7 +97,10 @@ impl Image {
     }
 
     pub fn history(&self) -> Vec<Value> {
-        self.config["history"].as_array().cloned().unwrap_or_default()
+        self.config["history"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Every layer, decoded.
@@ -147,7 +152,11 @@ pub fn read_tar(raw: &[u8]) -> Vec<TarEntry> {
     let mut out = Vec::new();
     for entry in archive.entries().expect("tar entries") {
         let mut entry = entry.expect("tar entry");
-        let path = entry.path().expect("entry path").to_string_lossy().into_owned();
+        let path = entry
+            .path()
+            .expect("entry path")
+            .to_string_lossy()
+            .into_owned();
         let path = path
             .trim_start_matches("./")
             .trim_end_matches('/')

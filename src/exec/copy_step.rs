@@ -262,8 +262,9 @@ pub fn parse_chmod(s: &str) -> Result<u32> {
 }
 
 /// `--chown=USER[:GROUP]` with numeric ids or names from the stage's
-/// /etc/passwd and /etc/group. A user without a group uses the user's
-/// numeric id as gid, as Docker documents.
+/// /etc/passwd and /etc/group. Without a group, a numeric user also gets
+/// that id as gid and a named user gets its primary group from
+/// /etc/passwd, as BuildKit does.
 pub fn resolve_chown(spec: &str, rootfs: &Rootfs) -> Result<(u32, u32)> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
@@ -272,31 +273,40 @@ pub fn resolve_chown(spec: &str, rootfs: &Rootfs) -> Result<(u32, u32)> {
     if user.is_empty() {
         bail!("invalid --chown={spec}: missing user");
     }
-    let lookup = |file: &str, name: &str| -> Result<u32> {
+    // The line's id fields (passwd: uid, gid; group: gid) for `name`.
+    let lookup = |file: &str, name: &str| -> Result<Vec<u32>> {
         let text = read_file(rootfs, file)?.ok_or_else(|| {
             anyhow!("--chown={spec}: cannot look up {name:?}: the stage has no {file}")
         })?;
+        let ids = if file == "/etc/passwd" { 2..4 } else { 2..3 };
         for line in String::from_utf8_lossy(&text).lines() {
             let fields: Vec<&str> = line.split(':').collect();
-            if fields.len() >= 3 && fields[0] == name {
-                return fields[2]
-                    .trim()
-                    .parse()
-                    .map_err(|_| anyhow!("{file}: bad id {:?} for {name:?}", fields[2]));
+            if fields.len() >= ids.end && fields[0] == name {
+                return fields[ids]
+                    .iter()
+                    .map(|f| {
+                        f.trim()
+                            .parse()
+                            .map_err(|_| anyhow!("{file}: bad id {f:?} for {name:?}"))
+                    })
+                    .collect();
             }
         }
         bail!("--chown={spec}: no {name:?} in the stage's {file}")
     };
-    let uid = match user.parse::<u32>() {
-        Ok(n) => n,
-        Err(_) => lookup("/etc/passwd", user)?,
+    let (uid, primary_gid) = match user.parse::<u32>() {
+        Ok(n) => (n, n),
+        Err(_) => {
+            let ids = lookup("/etc/passwd", user)?;
+            (ids[0], ids[1])
+        }
     };
     let gid = match group {
-        None => uid,
+        None => primary_gid,
         Some("") => bail!("invalid --chown={spec}: empty group"),
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => lookup("/etc/group", g)?,
+            Err(_) => lookup("/etc/group", g)?[0],
         },
     };
     Ok((uid, gid))
@@ -460,11 +470,12 @@ mod tests {
             file("etc/group", "root:x:0:\nstaff:x:50:\n"),
             file(
                 "etc/passwd",
-                "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n",
+                "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/app:/bin/sh\n",
             ),
         ])
         .unwrap();
-        assert_eq!(resolve_chown("app", &fs).unwrap(), (1000, 1000));
+        // A named user without a group gets its primary group.
+        assert_eq!(resolve_chown("app", &fs).unwrap(), (1000, 1001));
         assert_eq!(resolve_chown("app:staff", &fs).unwrap(), (1000, 50));
         assert_eq!(resolve_chown("7:8", &fs).unwrap(), (7, 8));
         assert_eq!(resolve_chown("9", &fs).unwrap(), (9, 9));

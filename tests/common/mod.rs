@@ -2,6 +2,8 @@
 //! and finding the real tools its output is checked with.
 #![allow(dead_code)]
 
+pub mod image;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -2,45 +2,18 @@
 //! its `result`, every `testfiles-negative/*/Dockerfile` must be rejected.
 
 use std::fs;
-use std::path::PathBuf;
 
 use kiln::dockerfile::{dump, parse};
 
-/// The conformance data dir, or None (after printing why) when it is absent
-/// outside CI. In CI a missing dir fails the test.
-fn conformance_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"));
-    let parser_dir = dir.join("buildkit/parser");
-    if parser_dir.is_dir() {
-        return Some(parser_dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("conformance data missing at {}", parser_dir.display());
-    }
-    eprintln!(
-        "SKIP: conformance data not found at {} (set KILN_CONFORMANCE_DIR)",
-        parser_dir.display()
-    );
-    None
-}
-
-fn case_dirs(dir: PathBuf) -> Vec<(String, PathBuf)> {
-    let mut cases: Vec<(String, PathBuf)> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("Dockerfile").is_file())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .collect();
-    cases.sort();
-    cases
-}
+mod common;
+use common::{case_dirs, conformance_dir};
 
 #[test]
 fn positive_cases_dump_like_buildkit() {
-    let Some(dir) = conformance_dir() else { return };
-    let cases = case_dirs(dir.join("testfiles"));
+    let Some(dir) = conformance_dir("buildkit/parser") else {
+        return;
+    };
+    let cases = case_dirs(&dir.join("testfiles"));
     assert!(!cases.is_empty(), "no positive cases found");
     let mut failures = Vec::new();
     for (name, path) in &cases {
@@ -68,8 +41,10 @@ fn positive_cases_dump_like_buildkit() {
 
 #[test]
 fn negative_cases_are_rejected() {
-    let Some(dir) = conformance_dir() else { return };
-    let cases = case_dirs(dir.join("testfiles-negative"));
+    let Some(dir) = conformance_dir("buildkit/parser") else {
+        return;
+    };
+    let cases = case_dirs(&dir.join("testfiles-negative"));
     assert!(!cases.is_empty(), "no negative cases found");
     let accepted: Vec<&str> = cases
         .iter()

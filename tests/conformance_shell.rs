@@ -2,30 +2,10 @@
 //! run against `kiln::dockerfile::expand`. The data lives outside the repo;
 //! see shared/conformance/README.md for the file formats.
 
-use std::path::PathBuf;
-
 use kiln::dockerfile::expand::Lexer;
 
-/// The conformance directory, or `None` (after saying why) when it is
-/// absent outside CI. In CI a missing directory is a failure.
-fn conformance_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "conformance data missing at {} (set KILN_CONFORMANCE_DIR)",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: conformance data not found at {} (set KILN_CONFORMANCE_DIR)",
-        dir.display()
-    );
-    None
-}
+mod common;
+use common::conformance_dir;
 
 fn read(dir: &std::path::Path, rel: &str) -> String {
     let path = dir.join(rel);
@@ -34,7 +14,9 @@ fn read(dir: &std::path::Path, rel: &str) -> String {
 
 #[test]
 fn env_var_test() {
-    let Some(dir) = conformance_dir() else { return };
+    let Some(dir) = conformance_dir("") else {
+        return;
+    };
     let text = read(&dir, "buildkit/shell/envVarTest");
     let env: Vec<(String, String)> = [
         ("PWD", "/home"),
@@ -94,7 +76,9 @@ fn env_var_test() {
 
 #[test]
 fn words_test() {
-    let Some(dir) = conformance_dir() else { return };
+    let Some(dir) = conformance_dir("") else {
+        return;
+    };
     let text = read(&dir, "buildkit/shell/wordsTest");
     let lexer = Lexer::new('\\');
     let mut env: Vec<(String, String)> = Vec::new();

@@ -6,44 +6,13 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::path::PathBuf;
-
-/// `$KILN_CONFORMANCE_DIR/buildkit/parser` (default
-/// `<CARGO_MANIFEST_DIR>/../shared/conformance`); None outside CI when
-/// missing, a failure in CI.
-fn parser_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("KILN_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/conformance"));
-    let dir = root.join("buildkit/parser");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("conformance data missing at {}", dir.display());
-    }
-    eprintln!(
-        "SKIP: conformance data not found at {} (set KILN_CONFORMANCE_DIR)",
-        dir.display()
-    );
-    None
-}
-
-fn cases(dir: PathBuf) -> Vec<(String, PathBuf)> {
-    let mut out: Vec<(String, PathBuf)> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("Dockerfile").is_file())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .collect();
-    out.sort();
-    out
-}
 
 #[test]
 fn debug_parse_reproduces_every_result() {
-    let Some(dir) = parser_dir() else { return };
-    let cases = cases(dir.join("testfiles"));
+    let Some(dir) = conformance_dir("buildkit/parser") else {
+        return;
+    };
+    let cases = case_dirs(&dir.join("testfiles"));
     assert!(!cases.is_empty(), "no positive cases");
     let cache = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
@@ -86,8 +55,10 @@ fn debug_parse_reproduces_every_result() {
 
 #[test]
 fn debug_parse_rejects_every_negative_case_clearly() {
-    let Some(dir) = parser_dir() else { return };
-    let cases = cases(dir.join("testfiles-negative"));
+    let Some(dir) = conformance_dir("buildkit/parser") else {
+        return;
+    };
+    let cases = case_dirs(&dir.join("testfiles-negative"));
     assert!(!cases.is_empty(), "no negative cases");
     let cache = tempfile::tempdir().unwrap();
     for (name, path) in &cases {

@@ -12,7 +12,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let cache_dir = resolve_cache_dir(cli.cache_dir)?;
     match cli.command {
         Command::Build(args) => {
-            let opts = build_options(args, cache_dir)?;
+            let opts = build_options(*args, cache_dir)?;
             let result = crate::exec::build(&opts)?;
             if opts.progress != crate::exec::options::Progress::Quiet {
                 eprintln!("manifest {}", result.manifest_digest);

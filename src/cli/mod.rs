@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Build an image from a Dockerfile and a context directory
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// List the images named in the local store (`-t`)
     Images,
     /// Print the manifest and config of a named image

@@ -66,8 +66,12 @@ pub enum OutputSpec {
         tar: bool,
         name: Option<String>,
     },
-    /// A `docker load`-able archive.
-    Docker { dest: PathBuf, name: Option<String> },
+    /// A `docker load`-able archive (`tar` is always true).
+    Docker {
+        dest: PathBuf,
+        tar: bool,
+        name: Option<String>,
+    },
     /// The final stage's root filesystem as a directory.
     Local { dest: PathBuf },
 }
@@ -112,8 +116,10 @@ impl OutputSpec {
                 tar,
                 name,
             }),
+            "docker" if !tar => Err("type=docker is always a tar archive; use type=oci,tar=false for a directory".into()),
             "docker" => Ok(OutputSpec::Docker {
                 dest: need_dest(dest)?,
+                tar,
                 name,
             }),
             "local" => Ok(OutputSpec::Local {

@@ -30,10 +30,14 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
     for output in &opts.outputs {
         progress.info(&format!("exporting {}", describe(output)));
         match output {
-            OutputSpec::Oci { dest, tar, name } => {
+            OutputSpec::Oci { dest, tar, name } | OutputSpec::Docker { dest, tar, name } => {
+                let kind = match output {
+                    OutputSpec::Oci { .. } => export::OutputKind::Oci,
+                    _ => export::OutputKind::Docker,
+                };
                 let name = name.clone().or_else(|| names.first().cloned());
                 let spec = export::OutputSpec {
-                    kind: export::OutputKind::Oci,
+                    kind,
                     dest: dest.clone(),
                     tar: *tar,
                 };
@@ -44,23 +48,7 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
                     &spec,
                     opts.source_date_epoch,
                 )
-                .with_context(|| format!("writing OCI layout to {}", dest.display()))?
-            }
-            OutputSpec::Docker { dest, name } => {
-                let name = name.clone().or_else(|| names.first().cloned());
-                let spec = export::OutputSpec {
-                    kind: export::OutputKind::Docker,
-                    dest: dest.clone(),
-                    tar: true,
-                };
-                export::export(
-                    env.store,
-                    &record,
-                    name.as_deref(),
-                    &spec,
-                    opts.source_date_epoch,
-                )
-                .with_context(|| format!("writing docker archive to {}", dest.display()))?
+                .with_context(|| format!("exporting to {}", dest.display()))?
             }
             OutputSpec::Local { dest } => {
                 let skipped = stage.rootfs.export_local(dest).with_context(|| {

@@ -97,13 +97,10 @@ impl<'a> ExternalImages<'a> {
         };
         let (path, selector) = crate::oci::layout_read::parse_layout_ref(&layout_ref)
             .with_context(|| format!("build context {name}=oci-layout://{layout_ref}"))?;
-        let platform = crate::oci::layout_read::Platform {
-            os: self.opts.platform.os.clone(),
-            architecture: self.opts.platform.architecture.clone(),
-            variant: self.opts.platform.variant.clone(),
-        };
-        let img = crate::oci::layout_read::resolve(&path, selector.as_ref(), &platform)
-            .with_context(|| format!("reading build context {name}=oci-layout://{layout_ref}"))?;
+        let img = crate::oci::layout_read::resolve(&path, selector.as_ref(), &self.opts.platform)
+            .with_context(|| {
+            format!("reading build context {name}=oci-layout://{layout_ref}")
+        })?;
         let mut layers = Vec::new();
         for (layer, diff_id) in img.layers.iter().zip(&img.config.rootfs.diff_ids) {
             let blob = crate::oci::layout_read::blob_path(&path, &layer.digest);

@@ -52,50 +52,14 @@ pub enum OutputKind {
     Docker,
 }
 
-/// A parsed `--output type=...,dest=...[,tar=false]`.
+/// Where and how to export an image (the CLI's `--output` parsing lives
+/// in `exec::options`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputSpec {
     pub kind: OutputKind,
     pub dest: PathBuf,
     /// Only `type=oci` may set it to false (a layout directory).
     pub tar: bool,
-}
-
-impl OutputSpec {
-    pub fn parse(spec: &str) -> Result<OutputSpec> {
-        let bad = |why: String| ExportError::Spec {
-            spec: spec.to_string(),
-            why,
-        };
-        let (mut kind, mut dest, mut tar) = (None, None, true);
-        for part in spec.split(',') {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| bad(format!("{part:?} is not key=value")))?;
-            match k {
-                "type" => {
-                    kind = Some(match v {
-                        "oci" => OutputKind::Oci,
-                        "docker" => OutputKind::Docker,
-                        other => return Err(bad(format!("type {other:?} is not oci or docker"))),
-                    })
-                }
-                "dest" => dest = Some(PathBuf::from(v)),
-                "tar" => {
-                    tar = v
-                        .parse()
-                        .map_err(|_| bad(format!("tar={v:?} is not true or false")))?
-                }
-                other => return Err(bad(format!("unknown key {other:?}"))),
-            }
-        }
-        let kind = kind.ok_or_else(|| bad("type= is missing".into()))?;
-        let dest = dest.ok_or_else(|| bad("dest= is missing".into()))?;
-        if kind == OutputKind::Docker && !tar {
-            return Err(bad("type=docker is always a tar archive".into()));
-        }
-        Ok(OutputSpec { kind, dest, tar })
-    }
 }
 
 /// Exports the image as `spec` says; `name` (normalised to `name:tag`)

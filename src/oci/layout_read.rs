@@ -10,7 +10,6 @@ use crate::digest::Digest;
 use crate::oci::config::ImageConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -49,40 +48,8 @@ pub enum Selector {
     Digest(Digest),
 }
 
-/// A target platform, `os/arch[/variant]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    pub fn parse(s: &str) -> Result<Platform, LayoutError> {
-        let parts: Vec<&str> = s.split('/').collect();
-        match parts[..] {
-            [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-                os: os.into(),
-                architecture: arch.into(),
-                variant: parts
-                    .get(2)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| v.to_string()),
-            }),
-            _ => Err(LayoutError::BadPlatform(s.into())),
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        match &self.variant {
-            Some(v) => write!(f, "/{v}"),
-            None => Ok(()),
-        }
-    }
-}
+/// Platforms are kiln's one platform type.
+pub use crate::plan::platform::Platform;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerDescriptor {
@@ -122,8 +89,6 @@ pub enum LayoutError {
     },
     #[error("OCI layout {layout}: {what}")]
     NotFound { layout: PathBuf, what: String },
-    #[error("invalid platform {0:?}: expected os/arch[/variant]")]
-    BadPlatform(String),
     #[error("invalid oci-layout reference {0:?}: {1}")]
     BadReference(String, &'static str),
 }

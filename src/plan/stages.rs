@@ -203,7 +203,7 @@ mod tests {
             stage(Some("later"), "scratch", &[]),
         ])
         .unwrap();
-        assert!(matches!(g.needed(1), Ok(_)));
+        assert!(g.needed(1).is_ok());
         assert!(matches!(g.needed(0), Err(PlanError::ForwardReference(..))));
         assert!(matches!(
             g.target(Some("nope")),

@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn order_is_depth_first_with_bytewise_children() {
-        let mut v = vec![p("a.txt"), p("a/b"), p("a"), p("B"), p("a/b/c"), p("a-")];
+        let mut v = [p("a.txt"), p("a/b"), p("a"), p("B"), p("a/b/c"), p("a-")];
         v.sort();
         let got: Vec<_> = v.iter().map(|x| x.as_str()).collect();
         assert_eq!(got, ["B", "a", "a/b", "a/b/c", "a-", "a.txt"]);

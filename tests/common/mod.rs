@@ -99,3 +99,35 @@ pub fn write_tree(dir: &Path, files: &[(&str, &str)]) {
         std::fs::write(&p, contents).unwrap();
     }
 }
+
+/// `$KILN_CONFORMANCE_DIR/SUB` (default `<repo>/../shared/conformance/SUB`).
+/// Missing data fails the test in CI and skips it elsewhere (None).
+pub fn conformance_dir(sub: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("KILN_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/conformance"));
+    let dir = root.join(sub);
+    if dir.exists() {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("conformance data missing at {}", dir.display());
+    }
+    eprintln!(
+        "SKIP: conformance data not found at {} (set KILN_CONFORMANCE_DIR)",
+        dir.display()
+    );
+    None
+}
+
+/// The `NAME/Dockerfile` cases below `dir`, sorted by name.
+pub fn case_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Dockerfile").is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    out.sort();
+    out
+}

@@ -75,7 +75,7 @@ impl Layout {
 }
 
 fn amd64() -> Platform {
-    Platform::parse("linux/amd64").unwrap()
+    "linux/amd64".parse::<Platform>().unwrap()
 }
 
 fn tagged(mut d: Value, name: &str) -> Value {
@@ -110,7 +110,7 @@ fn tags_match_full_names_or_tag_parts() {
     let a = tagged(l.image("amd64", None, false), "docker.io/library/app:1.0");
     let b = tagged(l.image("arm64", None, false), "other");
     l.index(vec![a.clone(), b.clone()]);
-    let arm = Platform::parse("linux/arm64").unwrap();
+    let arm = "linux/arm64".parse::<Platform>().unwrap();
     for (sel, want) in [
         ("1.0", &a),
         ("docker.io/library/app:1.0", &a),
@@ -152,14 +152,14 @@ fn nested_index_selects_the_platform() {
             ("linux/arm64", &arm),
             ("linux/arm64/v8", &arm),
         ] {
-            let img = resolve(l.path(), Some(&sel), &Platform::parse(p).unwrap()).unwrap();
+            let img = resolve(l.path(), Some(&sel), &p.parse::<Platform>().unwrap()).unwrap();
             assert_eq!(img.manifest_digest.to_string(), want["digest"], "{p}");
             assert_eq!(img.config.architecture, want["platform"]["architecture"]);
         }
         let msg = resolve(
             l.path(),
             Some(&sel),
-            &Platform::parse("linux/s390x").unwrap(),
+            &"linux/s390x".parse::<Platform>().unwrap(),
         )
         .unwrap_err()
         .to_string();
@@ -259,9 +259,9 @@ fn layout_references_split_path_tag_and_digest() {
 
 #[test]
 fn platforms_parse_and_print() {
-    let p = Platform::parse("linux/arm/v7").unwrap();
+    let p = "linux/arm/v7".parse::<Platform>().unwrap();
     assert_eq!(p.variant.as_deref(), Some("v7"));
     assert_eq!(p.to_string(), "linux/arm/v7");
-    assert!(Platform::parse("linux").is_err());
-    assert!(Platform::parse("linux//v7").is_err());
+    assert!("linux".parse::<Platform>().is_err());
+    assert!("linux//v7".parse::<Platform>().is_err());
 }

@@ -107,3 +107,26 @@ fn platform_args_select_a_stage_in_from() {
     let img = fx.build(dockerfile, &["--platform", "linux/arm64"]);
     assert_eq!(img.cfg()["Labels"]["arch"], "arm64");
 }
+
+/// `FROM --platform=$BUILDPLATFORM` selects that stage's platform; no
+/// emulation is involved, so any combination builds.
+#[test]
+fn from_platform_sets_the_stage_platform() {
+    let fx = Fixture::new();
+    fx.write(&[("a.txt", "a\n")]);
+    let dockerfile = "FROM --platform=$BUILDPLATFORM scratch AS build\n\
+         ARG TARGETARCH\nCOPY a.txt /a-for-${TARGETARCH}\n\
+         FROM scratch\nCOPY --from=build /a-for-arm64 /a\n";
+    let img = fx.build(dockerfile, &["--platform", "linux/arm64"]);
+    assert_eq!(img.config["architecture"], "arm64");
+    assert_eq!(img.file("a").text(), "a\n");
+
+    let img = fx.build("FROM --platform=linux/arm/v7 scratch\nLABEL x=1\n", &[]);
+    assert_eq!(img.config["architecture"], "arm");
+    assert_eq!(img.config["variant"], "v7");
+    let err = fx.build_err("FROM --platform=nonsense scratch\n", &[]);
+    assert!(
+        err.contains("nonsense") && err.contains("Dockerfile:1"),
+        "{err}"
+    );
+}

@@ -383,7 +383,7 @@ fn add_archive(
 /// An oci-layout named context used with COPY --from: unpack its layers.
 fn materialise_external(stage: &StageExec<'_>, name: &str) -> Result<Rootfs> {
     let env = stage.env();
-    let image = env.external.image(name)?;
+    let image = env.external.image(name, &env.opts.platform)?;
     let dir = tempfile::Builder::new()
         .prefix("ctx-")
         .tempdir_in(env.scratch)?

@@ -56,7 +56,7 @@ impl BaseImage {
 pub struct ExternalImages<'a> {
     opts: &'a BuildOptions,
     store: &'a BlobStore,
-    resolved: Mutex<BTreeMap<String, (ImageConfig, Vec<LayerRef>)>>,
+    resolved: Mutex<BTreeMap<(String, Platform), (ImageConfig, Vec<LayerRef>)>>,
 }
 
 impl<'a> ExternalImages<'a> {
@@ -78,8 +78,9 @@ impl<'a> ExternalImages<'a> {
 
     /// The image `name` refers to: an oci-layout named context, imported
     /// into the blob store (digests verified).
-    pub fn image(&self, name: &str) -> Result<BaseImage> {
-        if let Some((config, layers)) = self.resolved.lock().unwrap().get(name) {
+    pub fn image(&self, name: &str, platform: &Platform) -> Result<BaseImage> {
+        let key = (name.to_string(), platform.clone());
+        if let Some((config, layers)) = self.resolved.lock().unwrap().get(&key) {
             return Ok(BaseImage {
                 config: config.clone(),
                 layers: layers.clone(),
@@ -97,10 +98,8 @@ impl<'a> ExternalImages<'a> {
         };
         let (path, selector) = crate::oci::layout_read::parse_layout_ref(&layout_ref)
             .with_context(|| format!("build context {name}=oci-layout://{layout_ref}"))?;
-        let img = crate::oci::layout_read::resolve(&path, selector.as_ref(), &self.opts.platform)
-            .with_context(|| {
-            format!("reading build context {name}=oci-layout://{layout_ref}")
-        })?;
+        let img = crate::oci::layout_read::resolve(&path, selector.as_ref(), platform)
+            .with_context(|| format!("reading build context {name}=oci-layout://{layout_ref}"))?;
         let mut layers = Vec::new();
         for (layer, diff_id) in img.layers.iter().zip(&img.config.rootfs.diff_ids) {
             let blob = crate::oci::layout_read::blob_path(&path, &layer.digest);
@@ -130,7 +129,7 @@ impl<'a> ExternalImages<'a> {
         self.resolved
             .lock()
             .unwrap()
-            .insert(name.to_string(), (img.config.clone(), layers.clone()));
+            .insert(key, (img.config.clone(), layers.clone()));
         Ok(BaseImage {
             config: img.config,
             layers,

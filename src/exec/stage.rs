@@ -9,6 +9,7 @@ use crate::dockerfile::history;
 use crate::dockerfile::instructions::{Command, Healthcheck, Instruction, Stage};
 use crate::oci::config::{self, History, ImageConfig};
 use crate::plan::args::{GlobalArgs, StageArgs, StageVars};
+use crate::plan::platform::Platform;
 use crate::plan::stages::{Source, StageGraph};
 use crate::snapshot::rootfs::Rootfs;
 use crate::snapshot::{Entry, EntryKind, ImagePath, Meta, SourceTree};
@@ -33,6 +34,8 @@ pub struct StageExec<'a> {
     rootfs: Option<Rootfs>,
     /// Whether this stage set CMD itself (a later ENTRYPOINT then keeps it).
     cmd_set: bool,
+    /// The stage's platform: the target's unless FROM --platform says otherwise.
+    platform: Platform,
 }
 
 impl<'a> StageExec<'a> {
@@ -54,6 +57,7 @@ impl<'a> StageExec<'a> {
             layers: Vec::new(),
             rootfs: None,
             cmd_set: false,
+            platform: env.opts.platform.clone(),
         }
     }
 
@@ -72,18 +76,12 @@ impl<'a> StageExec<'a> {
                 .lexer
                 .process_word(p, &self.globals.from_scope())
                 .map_err(|e| at(stage.start_line, e.into()))?;
-            let p: crate::plan::platform::Platform = p
+            // RUN is WebAssembly, so a stage for another platform (say
+            // `FROM --platform=$BUILDPLATFORM`) needs no emulation: it only
+            // selects that platform's base image and config fields.
+            self.platform = p
                 .parse()
                 .map_err(|e| at(stage.start_line, anyhow!("{e}")))?;
-            if p != self.env.opts.platform {
-                return Err(at(
-                    stage.start_line,
-                    anyhow!(
-                        "FROM --platform={p} differs from the target platform {}; cross-platform stages come with multi-platform builds",
-                        self.env.opts.platform
-                    ),
-                ));
-            }
         }
         let triggers = self
             .start_from(&base_ref, earlier)
@@ -116,7 +114,7 @@ impl<'a> StageExec<'a> {
     /// Sets up the base: scratch, an earlier stage, or an external image.
     /// Returns the base's ONBUILD triggers.
     fn start_from(&mut self, base: &str, earlier: &[Option<StageResult>]) -> Result<Vec<String>> {
-        let platform = &self.env.opts.platform;
+        let platform = &self.platform;
         let base_image = match self.graph.resolve(base, self.index) {
             Source::Scratch => BaseImage::scratch(platform),
             // The new stage gets its own tree, unpacked from the same layers
@@ -128,7 +126,7 @@ impl<'a> StageExec<'a> {
                     layers: r.layers.clone(),
                 }
             }
-            Source::External(name) => self.env.external.image(&name)?,
+            Source::External(name) => self.env.external.image(&name, platform)?,
         };
         let mut config = base_image.config;
         let triggers = config.config.on_build.take().unwrap_or_default();

@@ -200,3 +200,38 @@ fn listing(dir: &Path) -> Vec<(String, u64)> {
     out.sort();
     out
 }
+
+#[test]
+fn dockerfile_from_stdin() {
+    use std::io::Write;
+    let ctx = ctx_with(&[("a", "x")]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = kiln_cmd(
+        cache.path(),
+        &[
+            "build",
+            "--progress=quiet",
+            "-f",
+            "-",
+            ctx.path().to_str().unwrap(),
+        ],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM scratch\nCOPY a /a\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sha256:"));
+}

@@ -65,12 +65,21 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
         .dockerfile
         .clone()
         .unwrap_or_else(|| opts.context_dir.join("Dockerfile"));
-    let source = std::fs::read_to_string(&dockerfile_path).with_context(|| {
-        format!(
-            "cannot read the Dockerfile at {}",
-            dockerfile_path.display()
-        )
-    })?;
+    // `-f -` reads the Dockerfile from stdin, like buildx.
+    let from_stdin = dockerfile_path.as_os_str() == "-";
+    let source = if from_stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading the Dockerfile from stdin")?;
+        text
+    } else {
+        std::fs::read_to_string(&dockerfile_path).with_context(|| {
+            format!(
+                "cannot read the Dockerfile at {}",
+                dockerfile_path.display()
+            )
+        })?
+    };
     let text = DockerfileText {
         // Only the file name: messages must not depend on where the checkout lives.
         name: dockerfile_path
@@ -98,7 +107,8 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
         .tempdir_in(&scratch_parent)
         .context("creating a scratch directory in the cache dir")?;
 
-    let ignore = crate::context::dockerignore::load(&opts.context_dir, Some(&dockerfile_path))
+    let dockerfile_for_ignore = (!from_stdin).then_some(dockerfile_path.as_path());
+    let ignore = crate::context::dockerignore::load(&opts.context_dir, dockerfile_for_ignore)
         .context("reading .dockerignore")?;
     let context = Context::open(&opts.context_dir, ignore)
         .with_context(|| format!("opening the build context {}", opts.context_dir.display()))?;

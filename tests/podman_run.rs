@@ -79,30 +79,67 @@ fn image_from_a_local_busybox_layout_runs_under_podman() {
     );
 
     let storage = tmp.path().join("podman");
+    let expected = "hello from kiln\npodman\n1234:5678 640\n";
     let out = run_ok(
-        Command::new("podman")
-            .arg("--root")
-            .arg(storage.join("root"))
-            .arg("--runroot")
-            .arg(storage.join("run"))
-            .args([
-                "--runtime",
-                "runc",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--storage-driver",
-                "vfs",
-                "--events-backend",
-                "none",
-                "run",
-                "--rm",
-                "--network=none",
-                "--ulimit",
-                "nofile=1024:1024",
-                "--ulimit",
-                "nproc=4096:4096",
-            ])
+        podman(&storage)
+            .args(run_flags())
             .arg(format!("oci-archive:{}", archive.display())),
     );
-    assert_eq!(out, "hello from kiln\npodman\n1234:5678 640\n");
+    assert_eq!(out, expected);
+
+    // The same build as a docker archive: `podman load` takes it, and the
+    // loaded image runs the same way.
+    let docker = tmp.path().join("app-docker.tar");
+    kiln_ok(
+        &cache,
+        &[
+            "build",
+            "--progress=quiet",
+            "--build-context",
+            &format!("busybox=oci-layout://{}:latest", layout.display()),
+            "--output",
+            &format!("type=docker,dest={},name=kiln-test/app:1", docker.display()),
+            app.to_str().unwrap(),
+        ],
+    );
+    let loaded = run_ok(podman(&storage).args(["load", "-i"]).arg(&docker));
+    assert!(loaded.contains("kiln-test/app:1"), "{loaded}");
+    let out = run_ok(
+        podman(&storage)
+            .args(run_flags())
+            .arg("localhost/kiln-test/app:1"),
+    );
+    assert_eq!(out, expected);
+}
+
+/// podman as DESIGN.md says it runs here, with its storage in `storage`.
+fn podman(storage: &std::path::Path) -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.arg("--root")
+        .arg(storage.join("root"))
+        .arg("--runroot")
+        .arg(storage.join("run"))
+        .args([
+            "--runtime",
+            "runc",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--storage-driver",
+            "vfs",
+            "--events-backend",
+            "none",
+        ]);
+    cmd
+}
+
+fn run_flags() -> [&'static str; 7] {
+    [
+        "run",
+        "--rm",
+        "--network=none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+    ]
 }

@@ -7,6 +7,7 @@
 //! leak into an image.
 
 pub mod archive;
+pub mod diff;
 mod path;
 pub mod rootfs;
 

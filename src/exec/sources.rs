@@ -33,6 +33,7 @@ impl LayerRef {
 }
 
 /// The starting point of a stage.
+#[derive(Clone)]
 pub struct BaseImage {
     pub config: ImageConfig,
     pub layers: Vec<LayerRef>,
@@ -56,7 +57,7 @@ impl BaseImage {
 pub struct ExternalImages<'a> {
     opts: &'a BuildOptions,
     store: &'a BlobStore,
-    resolved: Mutex<BTreeMap<(String, Platform), (ImageConfig, Vec<LayerRef>)>>,
+    resolved: Mutex<BTreeMap<(String, Platform), BaseImage>>,
 }
 
 impl<'a> ExternalImages<'a> {
@@ -80,11 +81,8 @@ impl<'a> ExternalImages<'a> {
     /// into the blob store (digests verified).
     pub fn image(&self, name: &str, platform: &Platform) -> Result<BaseImage> {
         let key = (name.to_string(), platform.clone());
-        if let Some((config, layers)) = self.resolved.lock().unwrap().get(&key) {
-            return Ok(BaseImage {
-                config: config.clone(),
-                layers: layers.clone(),
-            });
+        if let Some(image) = self.resolved.lock().unwrap().get(&key) {
+            return Ok(image.clone());
         }
         let layout_ref = match self.opts.named_contexts.get(name) {
             Some(NamedContext::OciLayout(r)) => r.clone(),
@@ -100,6 +98,15 @@ impl<'a> ExternalImages<'a> {
             .with_context(|| format!("build context {name}=oci-layout://{layout_ref}"))?;
         let img = crate::oci::layout_read::resolve(&path, selector.as_ref(), platform)
             .with_context(|| format!("reading build context {name}=oci-layout://{layout_ref}"))?;
+        if img.layers.len() != img.config.rootfs.diff_ids.len() {
+            bail!(
+                "image {} in {} lists {} layers but its config has {} diff_ids",
+                img.manifest_digest,
+                path.display(),
+                img.layers.len(),
+                img.config.rootfs.diff_ids.len()
+            );
+        }
         let mut layers = Vec::new();
         for (layer, diff_id) in img.layers.iter().zip(&img.config.rootfs.diff_ids) {
             let blob = crate::oci::layout_read::blob_path(&path, &layer.digest);
@@ -117,22 +124,11 @@ impl<'a> ExternalImages<'a> {
                 diff_id: diff_id.clone(),
             });
         }
-        if layers.len() != img.config.rootfs.diff_ids.len() {
-            bail!(
-                "image {} in {} lists {} layers but its config has {} diff_ids",
-                img.manifest_digest,
-                path.display(),
-                img.layers.len(),
-                img.config.rootfs.diff_ids.len()
-            );
-        }
-        self.resolved
-            .lock()
-            .unwrap()
-            .insert(key, (img.config.clone(), layers.clone()));
-        Ok(BaseImage {
+        let image = BaseImage {
             config: img.config,
             layers,
-        })
+        };
+        self.resolved.lock().unwrap().insert(key, image.clone());
+        Ok(image)
     }
 }

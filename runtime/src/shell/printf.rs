@@ -106,6 +106,8 @@ fn parse_int(arg: &str, errors: &mut Vec<String>) -> i64 {
     }
 }
 
+/// Pads to the field width. `numeric` allows zero padding; integer
+/// conversions with a precision do not zero-pad (C rules), floats do.
 fn pad(spec: &Spec, body: String, numeric: bool) -> String {
     let width = spec.width.unwrap_or(0);
     let len = body.chars().count();
@@ -115,7 +117,7 @@ fn pad(spec: &Spec, body: String, numeric: bool) -> String {
     let fill = width - len;
     if spec.left {
         format!("{body}{}", " ".repeat(fill))
-    } else if spec.zero && numeric && spec.precision.is_none() {
+    } else if spec.zero && numeric && (spec.precision.is_none() || "fFeEgG".contains(spec.conv)) {
         let (sign, digits) = match body.chars().next() {
             Some(c @ ('-' | '+' | ' ')) => (c.to_string(), body[1..].to_string()),
             _ => (String::new(), body.clone()),

@@ -1,0 +1,148 @@
+//! Runs everyday scripts through kiln's shell (with the in-memory test host)
+//! and through the system /bin/sh (dash) restricted to the same few programs,
+//! and compares stdout and exit status.
+
+#[path = "shell_fixture.rs"]
+mod fixture;
+
+use std::process::{Command, Stdio};
+
+const PROGRAMS: &[&str] = &["cat", "tr", "wc", "seq", "sort", "head", "mkdir", "ls"];
+
+const SCRIPTS: &[&str] = &[
+    "echo hello world",
+    "echo 'single  quoted' \"double  quoted\" un\\ quoted",
+    "x=1; y=\"$x 2\"; echo \"$y\" $y",
+    "echo a; false; echo $?",
+    "true && echo yes || echo no; false && echo yes || echo no",
+    "! false; echo $?; ! true; echo $?",
+    "exit 3",
+    "false",
+    "( exit 4 ); echo $?",
+    "{ echo a; echo b; } | wc -l",
+    "seq 5 | sort -r | head -n 2",
+    "seq 10 | tr 0-9 a-j | sort | head -3",
+    "echo hello | tr a-z A-Z",
+    "x=abc; echo ${#x} ${x:-d} ${u:-d} ${u-e} ${x:+alt} \"${u:+alt}\"",
+    "f=/usr/lib/x.tar.gz; echo ${f#*/} ${f##*/} ${f%.*} ${f%%.*}",
+    "echo ${u:=set}; echo $u",
+    "echo $((1 + 2 * 3)) $(( (1+2)*3 )) $((7/2)) $((7%3)) $((-5/2)) $((1<2)) $((3==3 && 0))",
+    "i=0; while [ $i -lt 5 ]; do i=$((i+1)); done; echo $i",
+    "i=5; until [ $i -eq 0 ]; do printf '%d ' $i; i=$((i-1)); done; echo",
+    "for x in a b c; do echo $x; done",
+    "set -- one two three; for a; do echo \"<$a>\"; done; echo $#",
+    "set -- 'a b' c; for a in \"$@\"; do echo \"[$a]\"; done; for a in $@; do echo \"($a)\"; done",
+    "set -- 'a b' c; for a in \"$*\"; do echo \"[$a]\"; done",
+    "case foo.txt in *.c) echo c;; *.txt) echo txt;; *) echo other;; esac",
+    "case x in a|b) echo ab;; [xyz]) echo xyz;; esac",
+    "f() { echo \"args: $# $1 $2\"; return 3; }; f a b; echo $?",
+    "f() { local v=inner; echo $v; }; v=outer; f; echo $v",
+    "for i in 1 2 3 4 5; do if [ $i = 3 ]; then continue; fi; if [ $i = 5 ]; then break; fi; echo $i; done",
+    "for i in 1 2; do for j in a b; do if [ $j = b ]; then continue 2; fi; echo $i$j; done; done",
+    "x=$(echo hi; echo there); echo \"$x\"",
+    "x=`echo back tick`; echo $x",
+    "echo \"$(printf 'a\\n\\n\\n')\"end",
+    "printf '%s-%s\\n' a b c d",
+    "printf '%5d|%-5s|%05.1f|%x|%o|%c\\n' 42 ab 3.14159 255 8 xyz",
+    "printf '%b\\n' 'tab\\there'",
+    "echo 'a\\tb'; echo -n no-newline; echo",
+    "cat <<EOF\nline one\n  indented $((1+1))\nEOF",
+    "x=val; cat <<'EOF'\n$x is literal\nEOF",
+    "cat <<-EOF\n\tstripped\n\tEOF\necho after",
+    "echo data > f; cat f; echo more >> f; cat f; wc -l < f",
+    "echo err 1>&2; echo out",
+    "ls nosuch 2>/dev/null; echo $?",
+    "mkdir d; echo x > d/a; echo y > d/b; echo d/*",
+    "echo b > b1; echo a > a1; echo *1; echo 'no'*match",
+    "mkdir -p sub/dir; cd sub/dir; cd ..; ls",
+    "IFS=:; x=a:b::c; for p in $x; do echo \"[$p]\"; done",
+    "x='  lots   of   space  '; echo [$x]; echo [\"$x\"]",
+    "printf 'a b c\\nd e\\n' | while read x y; do echo \"$y/$x\"; done",
+    "echo 'a\\b c' | { read -r x; echo \"$x\"; }",
+    "set -e; false || true; echo still; false; echo never",
+    "set -e; if false; then :; fi; echo ok; ! true; echo ok2",
+    "set -e; f() { false; echo inside; }; f || echo caught; echo end",
+    "false | true; echo $?; true | false; echo $?",
+    "set -u; x=1; echo $x; echo $nope; echo never",
+    "unset x; echo ${x?custom message}; echo never",
+    "nosuchcommand; echo $?",
+    "export A=1; B=2; echo $A $B",
+    "x=1; x=2 true; echo $x",
+    "test -n \"\" ; echo $?; test a = a; echo $?; [ 3 -gt 2 ] && echo gt; [ a != a ] || echo ne",
+    "[ -d /work ] && echo dir; [ -f nosuch ] || echo nofile; echo x > f; [ -s f ] && echo nonempty",
+    "eval 'y=5; echo $y'",
+    "command -v cat >/dev/null && echo found; command -v nosuch || echo missing",
+    "echo $(( x = 3, 1 )) 2>/dev/null; echo after",
+    "a=1; b=2; echo $((a+b)) $((a<<3)) $((b|1)) $((a?10:20)) $((x+=4)) $x",
+    "i=0; while true; do i=$((i+1)); [ $i -ge 3 ] && break; done; echo $i",
+    "seq 3 | while read n; do echo \"n=$n\"; done | tail -1 2>/dev/null; echo $?",
+    "echo one two | { read a b; echo $b $a; }",
+    "x=\"a*\"; echo \"$x\"; echo '$x'; echo \\$x",
+    "v=hello; echo ${v%l*} ${v%%l*} ${v#*l} ${v##*l}",
+    "shift_test() { shift; echo $@; }; shift_test a b c",
+    "echo ${#} ${1:-none}",
+    "x=5; [ $x -eq 5 ] && [ $x -lt 10 ] && echo inrange",
+    "while read l; do echo \"got $l\"; done <<EOF\nfirst\nsecond\nEOF",
+    "echo {a,b} ~/x 'tail'",
+    "( cd /; pwd ); pwd | tr / _ | head -c 0; echo done",
+    "if [ 1 = 2 ]; then echo a; elif [ 2 = 2 ]; then echo b; else echo c; fi",
+    "echo $(( 10 > 5 ? 1 : 0 )) $(( !0 )) $(( ~0 )) $(( 2 ** 0 )) 2>/dev/null; echo $?",
+];
+
+fn run_dash(script: &str) -> (String, i32) {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return (format!("<tempdir failed: {e}>"), -1),
+    };
+    let bin = dir.path().join("bin");
+    let work = dir.path().join("work");
+    let _ = std::fs::create_dir(&bin);
+    let _ = std::fs::create_dir(&work);
+    for p in PROGRAMS {
+        let _ = std::os::unix::fs::symlink(format!("/usr/bin/{p}"), bin.join(p));
+    }
+    let out = Command::new("/usr/bin/env")
+        .arg("-i")
+        .arg(format!("PATH={}", bin.display()))
+        .arg("HOME=/root")
+        .arg("LC_ALL=C")
+        .arg("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(&work)
+        .stdin(Stdio::null())
+        .output();
+    match out {
+        Ok(o) => (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            o.status.code().unwrap_or(-1),
+        ),
+        Err(e) => (format!("<spawn failed: {e}>"), -1),
+    }
+}
+
+#[test]
+fn everyday_scripts_match_dash() {
+    if !std::path::Path::new("/bin/sh").exists() {
+        eprintln!("no /bin/sh: skipping");
+        return;
+    }
+    let mut mismatches = Vec::new();
+    for script in SCRIPTS {
+        let (want_out, want_status) = run_dash(script);
+        let got = fixture::run(script);
+        if got.stdout != want_out || got.status != want_status {
+            mismatches.push(format!(
+                "script: {script:?}\n  dash: status {want_status}, stdout {want_out:?}\n  kiln: status {}, stdout {:?}, stderr {:?}",
+                got.status, got.stdout, got.stderr
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} scripts differ from dash:\n{}",
+        mismatches.len(),
+        SCRIPTS.len(),
+        mismatches.join("\n")
+    );
+}

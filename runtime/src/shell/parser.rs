@@ -992,7 +992,9 @@ impl Parser {
             }
             _ => return Err(self.error("bad substitution")),
         };
-        let word = self.parse_brace_word(start, in_dq)?;
+        // Trim patterns keep their own quoting even inside double quotes.
+        let pattern_op = kind.starts_with('#') || kind.starts_with('%');
+        let word = self.parse_brace_word(start, in_dq && !pattern_op)?;
         let op = match kind.as_str() {
             "-" => ParamOp::Default(colon, word),
             "=" => ParamOp::Assign(colon, word),

@@ -355,13 +355,7 @@ impl Parser {
                     }
                     self.skip_linebreaks();
                     self.skip_blanks();
-                    let body = self.parse_compound_with_redirects().map_err(|e| {
-                        if e.message.starts_with("expected a compound") {
-                            e
-                        } else {
-                            e
-                        }
-                    })?;
+                    let body = self.parse_compound_with_redirects()?;
                     return Ok(Command::FuncDef(name, Arc::new(body)));
                 }
             }
@@ -430,10 +424,14 @@ impl Parser {
         }
         if self.eat_keyword("for") {
             self.skip_blanks();
+            let name_pos = self.pos;
             let var = match self.read_word()? {
                 Some(w) => match w.as_plain_literal().filter(|n| is_name(n)) {
                     Some(n) => n.to_string(),
-                    None => return Err(self.error("bad variable name after 'for'")),
+                    None => {
+                        self.pos = name_pos;
+                        return Err(self.error("bad variable name after 'for'"));
+                    }
                 },
                 None => return Err(self.error("expected a variable name after 'for'")),
             };

@@ -26,6 +26,13 @@ fn pipeline_stages_run_concurrently_over_pipes() {
 }
 
 #[test]
+fn builtin_writing_into_a_closed_pipe_stops() {
+    // Like SIGPIPE: the loop ends once `head` has gone.
+    assert_eq!(out("while true; do echo y; done | head -n 2"), "y\ny\n");
+    assert_eq!(out("seq 3 | { while true; do echo z; done; } | head -n 1; echo $?"), "z\n0\n");
+}
+
+#[test]
 fn pipefail_and_negation() {
     assert_eq!(out("false | true; echo $?"), "0\n");
     assert_eq!(out("set -o pipefail; false | true; echo $?"), "1\n");
@@ -174,8 +181,15 @@ fn functions_locals_and_return() {
     assert_eq!(out("f() { set -- z; echo $1; }; set -- a; f; echo $1"), "z\na\n");
     assert_eq!(out("f() ( x=sub; echo $x ); x=main; f; echo $x"), "sub\nmain\n");
     assert_eq!(out("f() { echo redirected; } > /dev/null; f; echo shown"), "shown\n");
-    // Deep but bounded recursion works.
-    assert_eq!(out("f() { n=$((n+1)); [ $n -lt 50 ] && f; }; n=0; f; echo $n"), "50\n");
+    // Deep but bounded recursion works; unbounded recursion is an error,
+    // not a stack overflow.
+    assert_eq!(out("f() { n=$((n+1)); [ $n -lt 900 ] && f; }; n=0; f; echo $n"), "900\n");
+    let r = run("f() { f; }; f; echo never");
+    assert_eq!((r.status, r.stdout.as_str()), (2, ""));
+    assert!(r.stderr.contains("nesting too deep"), "{}", r.stderr);
+    // In a command substitution the error ends only that subshell.
+    assert!(run("g() { echo $(g); }; g").stderr.contains("nesting too deep"));
+    assert_eq!(run("e='eval \"$e\"'; eval \"$e\"").status, 2);
 }
 
 #[test]

@@ -430,7 +430,12 @@ impl Shell {
     /// Parses and runs text in the current shell (`eval`, `.`).
     fn run_source_text(&mut self, text: &str) -> Flow {
         match parser::parse(text) {
-            Ok(list) => self.run_list_in_place(&list),
+            Ok(list) => {
+                self.enter_nest("eval")?;
+                let r = self.run_list_in_place(&list);
+                self.nest -= 1;
+                r
+            }
             Err(e) => {
                 self.err_msg(&e.to_string());
                 Ok(2)

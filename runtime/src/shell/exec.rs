@@ -114,15 +114,21 @@ impl Shell {
                 .into_iter()
                 .zip(commands)
                 .map(|(mut sub, cmd)| {
-                    scope.spawn(move || match sub.run_command(cmd) {
-                        Ok(s) | Err(Ctrl::Exit(s)) | Err(Ctrl::Return(s)) => s,
-                        Err(_) => sub.status,
-                    })
+                    std::thread::Builder::new()
+                        .name("kiln-sh-stage".into())
+                        .stack_size(super::STACK_SIZE)
+                        .spawn_scoped(scope, move || match sub.run_command(cmd) {
+                            Ok(s) | Err(Ctrl::Exit(s)) | Err(Ctrl::Return(s)) => s,
+                            Err(_) => sub.status,
+                        })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or(1))
+                .map(|h| match h {
+                    Ok(h) => h.join().unwrap_or(1),
+                    Err(_) => 1,
+                })
                 .collect()
         })
     }
@@ -297,6 +303,11 @@ impl Shell {
             return Ok(1);
         };
         let r = self.dispatch(&argv, &assigns);
+        if self.broken_pipe.get() {
+            // What SIGPIPE does to a shell writing into a closed pipe.
+            self.restore_fds(saved);
+            return Err(Ctrl::Exit(141));
+        }
         if std::mem::take(&mut self.keep_redirects) {
             return r;
         }
@@ -351,6 +362,13 @@ impl Shell {
     }
 
     pub(super) fn call_function(&mut self, body: &Command, argv: &[String]) -> Flow {
+        self.enter_nest(&argv[0])?;
+        let r = self.call_function_inner(body, argv);
+        self.nest -= 1;
+        r
+    }
+
+    fn call_function_inner(&mut self, body: &Command, argv: &[String]) -> Flow {
         let saved_args = std::mem::replace(&mut self.positional, argv[1..].to_vec());
         let saved_loop = std::mem::replace(&mut self.loop_depth, 0);
         self.locals.push(Vec::new());

@@ -368,6 +368,7 @@ impl Shell {
     /// Runs `$( )` in a subshell and returns its output minus trailing newlines.
     pub(super) fn command_subst(&mut self, list: &List) -> Result<String, Ctrl> {
         let buf = Buffer::default();
+        self.enter_nest("command substitution")?;
         let mut sub = self.clone();
         sub.fds[1] = Some(Fd::Out(Output::from_writer(buf.clone())));
         let status = match sub.run_list(list) {
@@ -375,6 +376,7 @@ impl Shell {
             Err(_) => sub.status,
         };
         drop(sub);
+        self.nest -= 1;
         self.subst_status = Some(status);
         self.status = status;
         let bytes = buf.0.lock().map(|b| b.clone()).unwrap_or_default();

@@ -20,8 +20,18 @@ mod pattern;
 mod printf;
 mod test_cmd;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+/// Stack of the interpreter thread and of pipeline-stage threads: the
+/// interpreter recurses (functions, eval, command substitution), and only
+/// touched pages cost memory.
+const STACK_SIZE: usize = 64 << 20;
+
+/// Deepest nesting of function calls, eval, `.` and command substitution;
+/// beyond it the script fails instead of overflowing the stack.
+const MAX_NEST: usize = 1000;
 
 pub use host::{Child, FileInfo, FileKind, Finished, Host, Input, OpenMode, Output, Stdio};
 pub use parser::{parse, SyntaxError};
@@ -81,6 +91,10 @@ pub struct Shell {
     exit_trap: Option<String>,
     /// Set by `exec` without a command: keep its redirections.
     keep_redirects: bool,
+    /// Current nesting of function calls, eval, `.` and `$( )`.
+    nest: usize,
+    /// A write to stdout failed with EPIPE: like SIGPIPE, end this (sub)shell.
+    broken_pipe: Cell<bool>,
 }
 
 impl Shell {
@@ -102,6 +116,8 @@ impl Shell {
             subst_status: None,
             exit_trap: None,
             keep_redirects: false,
+            nest: 0,
+            broken_pipe: Cell::new(false),
         };
         sh.set_stdio(Stdio {
             stdin: Input::Null,
@@ -175,8 +191,23 @@ impl Shell {
         }
     }
 
-    /// Runs a parsed script; returns its exit status.
+    /// Runs a parsed script; returns its exit status. The interpreter runs
+    /// on a thread of its own with a large stack.
     pub fn run_program(&mut self, program: &ast::Program) -> i32 {
+        let on_thread = std::thread::scope(|scope| {
+            let spawned = std::thread::Builder::new()
+                .name("kiln-sh".into())
+                .stack_size(STACK_SIZE)
+                .spawn_scoped(scope, || self.run_program_here(program));
+            spawned.ok().map(|handle| handle.join().unwrap_or(2))
+        });
+        match on_thread {
+            Some(status) => status,
+            None => self.run_program_here(program),
+        }
+    }
+
+    fn run_program_here(&mut self, program: &ast::Program) -> i32 {
         let status = match self.run_list(program) {
             Ok(s) => s,
             Err(Ctrl::Exit(s)) => s,
@@ -223,7 +254,25 @@ impl Shell {
 
     /// Writes to standard output; false if that failed (e.g. closed pipe).
     fn out(&self, bytes: &[u8]) -> bool {
-        self.out_fd(1).write_all(bytes).is_ok()
+        match self.out_fd(1).write_all(bytes) {
+            Ok(()) => true,
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    self.broken_pipe.set(true);
+                }
+                false
+            }
+        }
+    }
+
+    /// Enters one level of function/eval/substitution nesting.
+    fn enter_nest(&mut self, what: &str) -> Result<(), Ctrl> {
+        if self.nest >= MAX_NEST {
+            self.err_msg(&format!("{what}: nesting too deep (more than {MAX_NEST} levels)"));
+            return Err(Ctrl::Exit(2));
+        }
+        self.nest += 1;
+        Ok(())
     }
 
     /// Writes `sh: MSG` and a newline to standard error.

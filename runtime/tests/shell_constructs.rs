@@ -29,7 +29,10 @@ fn pipeline_stages_run_concurrently_over_pipes() {
 fn builtin_writing_into_a_closed_pipe_stops() {
     // Like SIGPIPE: the loop ends once `head` has gone.
     assert_eq!(out("while true; do echo y; done | head -n 2"), "y\ny\n");
-    assert_eq!(out("seq 3 | { while true; do echo z; done; } | head -n 1; echo $?"), "z\n0\n");
+    assert_eq!(
+        out("seq 3 | { while true; do echo z; done; } | head -n 1; echo $?"),
+        "z\n0\n"
+    );
 }
 
 #[test]
@@ -61,8 +64,14 @@ fn redirections() {
         "echo one > f; echo two >> f; cat < f > g; echo err >&2; echo both 2>&1; ls /none 2>/dev/null; echo x 2>/dev/null >&2",
         "",
     );
-    assert_eq!(host.read_file("/work/f").as_deref(), Some(&b"one\ntwo\n"[..]));
-    assert_eq!(host.read_file("/work/g").as_deref(), Some(&b"one\ntwo\n"[..]));
+    assert_eq!(
+        host.read_file("/work/f").as_deref(),
+        Some(&b"one\ntwo\n"[..])
+    );
+    assert_eq!(
+        host.read_file("/work/g").as_deref(),
+        Some(&b"one\ntwo\n"[..])
+    );
     assert_eq!(r.stdout, "both\n");
     assert_eq!(r.stderr, "err\n");
     // 2>&1 then >file: stderr goes to the old stdout (order matters).
@@ -79,12 +88,24 @@ fn redirections() {
 
 #[test]
 fn here_documents() {
-    assert_eq!(out("x=world\ncat <<EOF\nhello $x\n\\$x $(echo sub)\nEOF\necho end"), "hello world\n$x sub\nend\n");
+    assert_eq!(
+        out("x=world\ncat <<EOF\nhello $x\n\\$x $(echo sub)\nEOF\necho end"),
+        "hello world\n$x sub\nend\n"
+    );
     assert_eq!(out("cat <<'E O'\n$x `y`\nE O"), "$x `y`\n");
     assert_eq!(out("cat <<\"EOF\"\n$x\nEOF"), "$x\n");
-    assert_eq!(out("cat <<-EOF\n\t\tindented\n\tEOF\necho next"), "indented\nnext\n");
-    assert_eq!(out("f() {\ncat <<EOF\nin function $1\nEOF\n}\nf arg"), "in function arg\n");
-    assert_eq!(out("x=$(cat <<EOF\ninside\nEOF\n)\necho \"[$x]\""), "[inside]\n");
+    assert_eq!(
+        out("cat <<-EOF\n\t\tindented\n\tEOF\necho next"),
+        "indented\nnext\n"
+    );
+    assert_eq!(
+        out("f() {\ncat <<EOF\nin function $1\nEOF\n}\nf arg"),
+        "in function arg\n"
+    );
+    assert_eq!(
+        out("x=$(cat <<EOF\ninside\nEOF\n)\necho \"[$x]\""),
+        "[inside]\n"
+    );
     assert_eq!(out("cat <<A <<B\na\nA\nb\nB"), "b\n");
 }
 
@@ -94,14 +115,29 @@ fn parameter_expansion() {
         out("x=hello; echo ${x} ${#x} ${x:-d} ${x-d} ${x:+a} ${x#h} ${x##*l} ${x%l*} ${x%%l*}"),
         "hello 5 hello hello a ello o hel he\n"
     );
-    assert_eq!(out("e=; echo [${e:-d}] [${e-d}] [${e:+a}] [${e+a}] [${u+a}]"), "[d] [] [] [a] []\n");
-    assert_eq!(out("echo ${v:=assigned}; echo $v; e=; echo ${e=no}[$e]"), "assigned\nassigned\n[]\n");
+    assert_eq!(
+        out("e=; echo [${e:-d}] [${e-d}] [${e:+a}] [${e+a}] [${u+a}]"),
+        "[d] [] [] [a] []\n"
+    );
+    assert_eq!(
+        out("echo ${v:=assigned}; echo $v; e=; echo ${e=no}[$e]"),
+        "assigned\nassigned\n[]\n"
+    );
     let r = run("echo ${v:?is required}; echo after");
     assert_eq!((r.status, r.stdout.as_str()), (2, ""));
     assert_eq!(r.stderr, "sh: v: is required\n");
-    assert_eq!(out("set -- a 'b c' d; echo $# $1 \"$2\" $3; echo ${#}"), "3 a b c d\n3\n");
-    assert_eq!(out("set -- a 'b c'; for x in \"$@\"; do echo \"<$x>\"; done"), "<a>\n<b c>\n");
-    assert_eq!(out("set -- a 'b c'; for x in $*; do echo \"<$x>\"; done"), "<a>\n<b>\n<c>\n");
+    assert_eq!(
+        out("set -- a 'b c' d; echo $# $1 \"$2\" $3; echo ${#}"),
+        "3 a b c d\n3\n"
+    );
+    assert_eq!(
+        out("set -- a 'b c'; for x in \"$@\"; do echo \"<$x>\"; done"),
+        "<a>\n<b c>\n"
+    );
+    assert_eq!(
+        out("set -- a 'b c'; for x in $*; do echo \"<$x>\"; done"),
+        "<a>\n<b>\n<c>\n"
+    );
     assert_eq!(out("set -- a b; IFS=-; echo \"$*\""), "a-b\n");
     assert_eq!(out("echo $0"), "sh\n");
     assert_eq!(out("false; echo $?; true; echo $?"), "1\n0\n");
@@ -111,15 +147,24 @@ fn parameter_expansion() {
 fn field_splitting_and_ifs() {
     assert_eq!(out("x='a  b\tc'; set -- $x; echo $#"), "3\n");
     assert_eq!(out("x='a::b'; IFS=:; set -- $x; echo $# \"$2\""), "3 \n");
-    assert_eq!(out("x=' a : b '; IFS=' :'; set -- $x; echo $# $1$2"), "2 ab\n");
+    assert_eq!(
+        out("x=' a : b '; IFS=' :'; set -- $x; echo $# $1$2"),
+        "2 ab\n"
+    );
     assert_eq!(out("IFS=; x='a b'; set -- $x; echo $#"), "1\n");
     assert_eq!(out("e=; set -- $e \"$e\" ''; echo $#"), "2\n");
 }
 
 #[test]
 fn arithmetic() {
-    assert_eq!(out("echo $((2 + 3 * 4)) $(( (2+3)*4 )) $((17 / 5)) $((17 % 5)) $((-3))"), "14 20 3 2 -3\n");
-    assert_eq!(out("echo $((1 < 2)) $((2 <= 1)) $((3 == 3)) $((3 != 3)) $((1 && 0)) $((0 || 2)) $((!5))"), "1 0 1 0 0 1 0\n");
+    assert_eq!(
+        out("echo $((2 + 3 * 4)) $(( (2+3)*4 )) $((17 / 5)) $((17 % 5)) $((-3))"),
+        "14 20 3 2 -3\n"
+    );
+    assert_eq!(
+        out("echo $((1 < 2)) $((2 <= 1)) $((3 == 3)) $((3 != 3)) $((1 && 0)) $((0 || 2)) $((!5))"),
+        "1 0 1 0 0 1 0\n"
+    );
     assert_eq!(out("x=5; echo $((x += 2)) $x $((x *= 2)) $((x -= 4)) $((x /= 2)) $((x %= 4)) $((y = 9)) $y"), "7 7 14 10 5 1 9 9\n");
     assert_eq!(out("n=3; echo $(( n > 2 ? n * 2 : 0 )) $(($n+1))"), "6 4\n");
     let r = run("echo $((1 / 0)); echo after");
@@ -130,7 +175,10 @@ fn arithmetic() {
 #[test]
 fn command_substitution() {
     assert_eq!(out("x=$(printf 'a\\n\\n'); echo \"[$x]\""), "[a]\n");
-    assert_eq!(out("echo `echo back` $(echo $(echo nested))"), "back nested\n");
+    assert_eq!(
+        out("echo `echo back` $(echo $(echo nested))"),
+        "back nested\n"
+    );
     assert_eq!(out("x=$(false); echo $?"), "1\n");
     assert_eq!(out("echo \"$(seq 2)\""), "1\n2\n");
 }
@@ -143,52 +191,108 @@ fn globbing_is_sorted_bytewise_through_the_host() {
     }
     host.add("/work/dir", Node::Dir);
     host.write_file("/work/dir/inner.txt", b"");
-    assert_eq!(run_with(host.clone(), "echo *.txt", "").stdout, "C.txt _x.txt a.txt b.txt\n");
-    assert_eq!(run_with(host.clone(), "echo .*.txt", "").stdout, ".hidden.txt\n");
-    assert_eq!(run_with(host.clone(), "echo */*.txt; echo /work/[ab].txt", "").stdout, "dir/inner.txt\n/work/a.txt /work/b.txt\n");
+    assert_eq!(
+        run_with(host.clone(), "echo *.txt", "").stdout,
+        "C.txt _x.txt a.txt b.txt\n"
+    );
+    assert_eq!(
+        run_with(host.clone(), "echo .*.txt", "").stdout,
+        ".hidden.txt\n"
+    );
+    assert_eq!(
+        run_with(host.clone(), "echo */*.txt; echo /work/[ab].txt", "").stdout,
+        "dir/inner.txt\n/work/a.txt /work/b.txt\n"
+    );
     assert_eq!(run_with(host.clone(), "echo */", "").stdout, "dir/\n");
-    assert_eq!(run_with(host.clone(), "echo *.none '*'.txt \"*\"", "").stdout, "*.none *.txt *\n");
-    assert_eq!(run_with(host.clone(), "set -f; echo *.md; set +f; echo *.md", "").stdout, "*.md\nz.md\n");
+    assert_eq!(
+        run_with(host.clone(), "echo *.none '*'.txt \"*\"", "").stdout,
+        "*.none *.txt *\n"
+    );
+    assert_eq!(
+        run_with(host.clone(), "set -f; echo *.md; set +f; echo *.md", "").stdout,
+        "*.md\nz.md\n"
+    );
 }
 
 #[test]
 fn quoting() {
-    assert_eq!(out("echo 'a $x \"b\"' \"c 'd' \\$e \\\\ \\q\" f\\ g\\$"), "a $x \"b\" c 'd' $e \\ \\q f g$\n");
+    assert_eq!(
+        out("echo 'a $x \"b\"' \"c 'd' \\$e \\\\ \\q\" f\\ g\\$"),
+        "a $x \"b\" c 'd' $e \\ \\q f g$\n"
+    );
     assert_eq!(out("echo \"\" '' | wc -c"), "2\n");
     assert_eq!(out("echo a\\\nb"), "ab\n");
 }
 
 #[test]
 fn control_flow() {
-    assert_eq!(out("if false; then echo a; elif true; then echo b; else echo c; fi"), "b\n");
+    assert_eq!(
+        out("if false; then echo a; elif true; then echo b; else echo c; fi"),
+        "b\n"
+    );
     assert_eq!(out("for i in 1 2 3; do echo $i; done"), "1\n2\n3\n");
-    assert_eq!(out("i=0; while [ $i -lt 3 ]; do i=$((i+1)); done; echo $i"), "3\n");
-    assert_eq!(out("i=3; until [ $i = 0 ]; do i=$((i-1)); done; echo $i"), "0\n");
+    assert_eq!(
+        out("i=0; while [ $i -lt 3 ]; do i=$((i+1)); done; echo $i"),
+        "3\n"
+    );
+    assert_eq!(
+        out("i=3; until [ $i = 0 ]; do i=$((i-1)); done; echo $i"),
+        "0\n"
+    );
     assert_eq!(
         out("for i in 1 2 3; do for j in 1 2 3; do [ $j = 2 ] && continue 2; [ $i = 3 ] && break 2; echo $i$j; done; done"),
         "11\n21\n"
     );
-    assert_eq!(out("case abc in a*c) echo glob;; *) echo no;; esac"), "glob\n");
-    assert_eq!(out("case '*' in \\*) echo star;; esac; case x in '*') echo bad;; *) echo ok;; esac"), "star\nok\n");
-    assert_eq!(out("case 5 in [0-9]) echo digit;; esac; case '' in '') echo empty;; esac"), "digit\nempty\n");
+    assert_eq!(
+        out("case abc in a*c) echo glob;; *) echo no;; esac"),
+        "glob\n"
+    );
+    assert_eq!(
+        out("case '*' in \\*) echo star;; esac; case x in '*') echo bad;; *) echo ok;; esac"),
+        "star\nok\n"
+    );
+    assert_eq!(
+        out("case 5 in [0-9]) echo digit;; esac; case '' in '') echo empty;; esac"),
+        "digit\nempty\n"
+    );
 }
 
 #[test]
 fn functions_locals_and_return() {
-    assert_eq!(out("f() { echo $# \"$1\"; }; f 'a b' c; echo $#"), "2 a b\n0\n");
-    assert_eq!(out("f() { local x=in; g; }; g() { echo $x; }; x=out; f; echo $x"), "in\nout\n");
+    assert_eq!(
+        out("f() { echo $# \"$1\"; }; f 'a b' c; echo $#"),
+        "2 a b\n0\n"
+    );
+    assert_eq!(
+        out("f() { local x=in; g; }; g() { echo $x; }; x=out; f; echo $x"),
+        "in\nout\n"
+    );
     assert_eq!(out("f() { return 4; echo no; }; f; echo $?"), "4\n");
-    assert_eq!(out("f() { set -- z; echo $1; }; set -- a; f; echo $1"), "z\na\n");
-    assert_eq!(out("f() ( x=sub; echo $x ); x=main; f; echo $x"), "sub\nmain\n");
-    assert_eq!(out("f() { echo redirected; } > /dev/null; f; echo shown"), "shown\n");
+    assert_eq!(
+        out("f() { set -- z; echo $1; }; set -- a; f; echo $1"),
+        "z\na\n"
+    );
+    assert_eq!(
+        out("f() ( x=sub; echo $x ); x=main; f; echo $x"),
+        "sub\nmain\n"
+    );
+    assert_eq!(
+        out("f() { echo redirected; } > /dev/null; f; echo shown"),
+        "shown\n"
+    );
     // Deep but bounded recursion works; unbounded recursion is an error,
     // not a stack overflow.
-    assert_eq!(out("f() { n=$((n+1)); [ $n -lt 900 ] && f; }; n=0; f; echo $n"), "900\n");
+    assert_eq!(
+        out("f() { n=$((n+1)); [ $n -lt 900 ] && f; }; n=0; f; echo $n"),
+        "900\n"
+    );
     let r = run("f() { f; }; f; echo never");
     assert_eq!((r.status, r.stdout.as_str()), (2, ""));
     assert!(r.stderr.contains("nesting too deep"), "{}", r.stderr);
     // In a command substitution the error ends only that subshell.
-    assert!(run("g() { echo $(g); }; g").stderr.contains("nesting too deep"));
+    assert!(run("g() { echo $(g); }; g")
+        .stderr
+        .contains("nesting too deep"));
     assert_eq!(run("e='eval \"$e\"'; eval \"$e\"").status, 2);
 }
 
@@ -197,7 +301,10 @@ fn errexit_follows_posix() {
     let r = run("set -e; echo a; false; echo b");
     assert_eq!((r.status, r.stdout.as_str()), (1, "a\n"));
     assert_eq!(out("set -e; false && true; false || true; if false; then :; fi; ! true; while false; do :; done; echo survived"), "survived\n");
-    assert_eq!(out("set -e; f() { false; echo in-f; }; f || echo f-failed; echo end"), "in-f\nend\n");
+    assert_eq!(
+        out("set -e; f() { false; echo in-f; }; f || echo f-failed; echo end"),
+        "in-f\nend\n"
+    );
     let r = run("set -e; (exit 3); echo no");
     assert_eq!((r.status, r.stdout.as_str()), (3, ""));
     let r = run("set -e; x=$(false); echo no");
@@ -223,7 +330,10 @@ fn cd_sets_the_cwd_of_spawned_commands() {
     assert_eq!(r.stdout, "/work/sub\ncontent\nfile\n/work\n/\n2\n/ /work\n");
     assert!(r.stderr.contains("can't cd to /nonexistent"));
     // A subshell's cd does not leak.
-    assert_eq!(run_with(host, "(cd sub; pwd); pwd", "").stdout, "/work/sub\n/work\n");
+    assert_eq!(
+        run_with(host, "(cd sub; pwd); pwd", "").stdout,
+        "/work/sub\n/work\n"
+    );
 }
 
 #[test]
@@ -249,9 +359,15 @@ fn test_builtin_with_file_tests_through_the_host() {
 #[test]
 fn echo_and_printf() {
     // dash echo: escapes always interpreted, only -n recognised.
-    assert_eq!(out("echo 'a\\tb\\nc'; echo -n x; echo -e y; echo 'stop\\chere'; echo end"), "a\tb\nc\nx-e y\nstopend\n");
+    assert_eq!(
+        out("echo 'a\\tb\\nc'; echo -n x; echo -e y; echo 'stop\\chere'; echo end"),
+        "a\tb\nc\nx-e y\nstopend\n"
+    );
     assert_eq!(out("printf '%s=%d\\n' a 1 b 2 c"), "a=1\nb=2\nc=0\n");
-    assert_eq!(out("printf '%x %X %o %c %%\\n' 255 255 8 hello"), "ff FF 10 h %\n");
+    assert_eq!(
+        out("printf '%x %X %o %c %%\\n' 255 255 8 hello"),
+        "ff FF 10 h %\n"
+    );
     assert_eq!(out("printf '%b|%s\\n' 'x\\ty' 'x\\ty'"), "x\ty|x\\ty\n");
     let r = run("printf '%d\\n' abc; echo $?");
     assert_eq!(r.stdout, "0\n1\n");
@@ -259,24 +375,49 @@ fn echo_and_printf() {
 
 #[test]
 fn read_builtin() {
-    let r = fixture::run_with(Arc::new(MemHost::new()), "read a b; echo \"$b|$a\"; read -r line; echo \"$line\"; read x; echo $? \"$x\"", "one two three\nback\\slash\nlast-no-newline");
+    let r = fixture::run_with(
+        Arc::new(MemHost::new()),
+        "read a b; echo \"$b|$a\"; read -r line; echo \"$line\"; read x; echo $? \"$x\"",
+        "one two three\nback\\slash\nlast-no-newline",
+    );
     assert_eq!(r.stdout, "two three|one\nback\\slash\n1 last-no-newline\n");
     // Without -r a backslash escapes the next character.
-    assert_eq!(out("printf '%s\\n' 'a\\b' | { read v; echo \"$v\"; }"), "ab\n");
-    assert_eq!(out("printf '%s\\n' 'a\\\\b' | { read v; printf '%s\\n' \"$v\"; }"), "a\\b\n");
+    assert_eq!(
+        out("printf '%s\\n' 'a\\b' | { read v; echo \"$v\"; }"),
+        "ab\n"
+    );
+    assert_eq!(
+        out("printf '%s\\n' 'a\\\\b' | { read v; printf '%s\\n' \"$v\"; }"),
+        "a\\b\n"
+    );
 }
 
 #[test]
 fn misc_builtins() {
     assert_eq!(out("export A=1; unset A; echo ${A-gone}"), "gone\n");
-    assert_eq!(out("set -- a b c; shift; echo $@; shift 2; echo $#"), "b c\n0\n");
+    assert_eq!(
+        out("set -- a b c; shift; echo $@; shift 2; echo $#"),
+        "b c\n0\n"
+    );
     assert_eq!(out("eval 'x=1; y=$((x+1))'; echo $y"), "2\n");
-    assert_eq!(out("command -v cat; command -v cd; f() { :; }; command -v f; command -v nope; echo $?"), "/bin/cat\ncd\nf\n1\n");
-    assert_eq!(out("type cat cd"), "cat is /bin/cat\ncd is a shell builtin\n");
-    assert_eq!(out(": ignored args; true; echo $?; false; echo $?"), "0\n1\n");
+    assert_eq!(
+        out("command -v cat; command -v cd; f() { :; }; command -v f; command -v nope; echo $?"),
+        "/bin/cat\ncd\nf\n1\n"
+    );
+    assert_eq!(
+        out("type cat cd"),
+        "cat is /bin/cat\ncd is a shell builtin\n"
+    );
+    assert_eq!(
+        out(": ignored args; true; echo $?; false; echo $?"),
+        "0\n1\n"
+    );
     let host = Arc::new(MemHost::new());
     host.write_file("/work/lib.sh", b"greet() { echo hi $1; }\nLIBVAR=loaded\n");
-    assert_eq!(run_with(host, ". ./lib.sh; greet you; echo $LIBVAR", "").stdout, "hi you\nloaded\n");
+    assert_eq!(
+        run_with(host, ". ./lib.sh; greet you; echo $LIBVAR", "").stdout,
+        "hi you\nloaded\n"
+    );
     let r = run("echo a; exit 5; echo b");
     assert_eq!((r.status, r.stdout.as_str()), (5, "a\n"));
     assert_eq!(run("false; exit").status, 1);
@@ -288,9 +429,16 @@ fn exported_env_reaches_children_through_the_host() {
     use kiln_runtime::shell::{Child, FileInfo, Finished, Host, OpenMode, Shell, Stdio};
     use std::io;
     use std::sync::Mutex;
-    struct EnvHost(Mutex<Vec<(Vec<String>, Vec<(String, String)>, String)>>);
+    type Call = (Vec<String>, Vec<(String, String)>, String);
+    struct EnvHost(Mutex<Vec<Call>>);
     impl Host for EnvHost {
-        fn spawn(&self, argv: &[String], env: &[(String, String)], cwd: &str, _: Stdio) -> io::Result<Box<dyn Child>> {
+        fn spawn(
+            &self,
+            argv: &[String],
+            env: &[(String, String)],
+            cwd: &str,
+            _: Stdio,
+        ) -> io::Result<Box<dyn Child>> {
             if let Ok(mut v) = self.0.lock() {
                 v.push((argv.to_vec(), env.to_vec(), cwd.to_string()));
             }
@@ -323,13 +471,24 @@ fn exported_env_reaches_children_through_the_host() {
     assert_eq!(status, 0);
     let calls = host.0.lock().map(|v| v.clone()).unwrap_or_default();
     let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     };
     assert_eq!(
         calls,
         vec![
-            (vec!["prog".into(), "a".into(), "b c".into()], env(&[("E", "1"), ("PATH", "/usr/bin"), ("T", "temp")]), "/app".into()),
-            (vec!["prog2".into()], env(&[("E", "1"), ("PATH", "/usr/bin")]), "/app".into()),
+            (
+                vec!["prog".into(), "a".into(), "b c".into()],
+                env(&[("E", "1"), ("PATH", "/usr/bin"), ("T", "temp")]),
+                "/app".into()
+            ),
+            (
+                vec!["prog2".into()],
+                env(&[("E", "1"), ("PATH", "/usr/bin")]),
+                "/app".into()
+            ),
         ]
     );
 }
@@ -357,12 +516,21 @@ fn syntax_errors_have_positions_and_status_2() {
             Err(e) => e,
             Ok(_) => panic!("{script:?} parsed"),
         };
-        assert_eq!((err.line, err.column), (*line, *column), "{script:?}: {err}");
+        assert_eq!(
+            (err.line, err.column),
+            (*line, *column),
+            "{script:?}: {err}"
+        );
         assert!(err.message.contains(msg), "{script:?}: {err}");
         let r = run(script);
         assert_eq!(r.status, 2, "{script:?}");
         assert_eq!(r.stdout, "");
-        assert!(r.stderr.starts_with(&format!("sh: line {line}, column {column}: syntax error: ")), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .starts_with(&format!("sh: line {line}, column {column}: syntax error: ")),
+            "{}",
+            r.stderr
+        );
     }
     // Nothing runs when a later line has a syntax error.
     assert_eq!(run("echo first\n)").stdout, "");
@@ -383,14 +551,14 @@ impl Rng {
 fn parser_never_panics_on_random_input() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     const PIECES: &[&str] = &[
-        "echo", " ", "\n", ";", "&&", "||", "|", "&", "(", ")", "{", "}", "if", "then", "else", "fi",
-        "for", "in", "do", "done", "while", "case", "esac", ";;", "$", "${", "}", "$(", "$((", "))",
-        "`", "'", "\"", "\\", "<<", "<<-", "EOF", ">", "<", ">&", "2", "#", "*", "?", "[", "]", "x=",
-        ":-", "#", "%%", "!", "f()", "~", "\t",
+        "echo", " ", "\n", ";", "&&", "||", "|", "&", "(", ")", "{", "}", "if", "then", "else",
+        "fi", "for", "in", "do", "done", "while", "case", "esac", ";;", "$", "${", "}", "$(",
+        "$((", "))", "`", "'", "\"", "\\", "<<", "<<-", "EOF", ">", "<", ">&", "2", "#", "*", "?",
+        "[", "]", "x=", ":-", "#", "%%", "!", "f()", "~", "\t",
     ];
     for _ in 0..4000 {
         let len = (rng.next() % 40) as usize;
-        let script: String = if rng.next() % 2 == 0 {
+        let script: String = if rng.next().is_multiple_of(2) {
             let bytes: Vec<u8> = (0..len).map(|_| (rng.next() % 128) as u8).collect();
             String::from_utf8_lossy(&bytes).into_owned()
         } else {
@@ -401,8 +569,18 @@ fn parser_never_panics_on_random_input() {
         let _ = parse(&script);
     }
     // Deep nesting is refused, not a stack overflow.
-    for deep in ["(".repeat(5000), "$(".repeat(5000), "${x:-".repeat(5000), "`".repeat(3) + &"{ ".repeat(5000)] {
+    for deep in [
+        "(".repeat(5000),
+        "$(".repeat(5000),
+        "${x:-".repeat(5000),
+        "`".repeat(3) + &"{ ".repeat(5000),
+    ] {
         assert!(parse(&deep).is_err());
     }
-    assert!(parse(&format!("echo $(( {} 1 {} ))", "(".repeat(3000), ")".repeat(3000))).is_ok());
+    assert!(parse(&format!(
+        "echo $(( {} 1 {} ))",
+        "(".repeat(3000),
+        ")".repeat(3000)
+    ))
+    .is_ok());
 }

@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 
-use kiln_runtime::shell::{
-    Child, FileInfo, FileKind, Host, Input, OpenMode, Output, Shell, Stdio,
-};
+use kiln_runtime::shell::{Child, FileInfo, FileKind, Host, Input, OpenMode, Output, Shell, Stdio};
 
 #[derive(Debug, Clone)]
 pub enum Node {
@@ -152,10 +150,7 @@ impl MemHost {
         programs.insert("mkdir", prog_mkdir);
         programs.insert("ls", prog_ls);
         for name in programs.keys() {
-            fs.insert(
-                format!("/bin/{name}"),
-                Node::File(b"\0asm".to_vec(), 0o755),
-            );
+            fs.insert(format!("/bin/{name}"), Node::File(b"\0asm".to_vec(), 0o755));
         }
         MemHost {
             fs: Arc::new(Mutex::new(fs)),

@@ -21,7 +21,10 @@ pub fn eval(expr: &str, vars: &mut dyn ArithVars) -> Result<i64, String> {
     }
     let v = p.expr(false)?;
     if p.pos < p.toks.len() {
-        return Err(format!("arithmetic syntax error: unexpected '{}' in '{expr}'", p.toks[p.pos].text()));
+        return Err(format!(
+            "arithmetic syntax error: unexpected '{}' in '{expr}'",
+            p.toks[p.pos].text()
+        ));
     }
     Ok(v)
 }
@@ -52,10 +55,14 @@ const OPS: &[&str] = &[
 fn parse_number(s: &str) -> Result<i64, String> {
     let bad = || format!("arithmetic: bad number '{s}'");
     if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        return u64::from_str_radix(hex, 16).map(|v| v as i64).map_err(|_| bad());
+        return u64::from_str_radix(hex, 16)
+            .map(|v| v as i64)
+            .map_err(|_| bad());
     }
     if s.len() > 1 && s.starts_with('0') {
-        return u64::from_str_radix(&s[1..], 8).map(|v| v as i64).map_err(|_| bad());
+        return u64::from_str_radix(&s[1..], 8)
+            .map(|v| v as i64)
+            .map_err(|_| bad());
     }
     s.parse::<u64>().map(|v| v as i64).map_err(|_| bad())
 }
@@ -170,7 +177,8 @@ impl Eval<'_> {
                     Some(d) => (true, d),
                     None => (false, t.strip_prefix('+').unwrap_or(t)),
                 };
-                let n = parse_number(digits).map_err(|_| format!("arithmetic: '{name}' is not a number: '{v}'"))?;
+                let n = parse_number(digits)
+                    .map_err(|_| format!("arithmetic: '{name}' is not a number: '{v}'"))?;
                 Ok(if neg { n.wrapping_neg() } else { n })
             }
         }
@@ -188,9 +196,10 @@ impl Eval<'_> {
     }
 
     fn expr_inner(&mut self, skip: bool) -> Result<i64, String> {
-        if let (Some(Tok::Name(name)), Some(Tok::Op(op))) =
-            (self.toks.get(self.pos).cloned(), self.toks.get(self.pos + 1).cloned())
-        {
+        if let (Some(Tok::Name(name)), Some(Tok::Op(op))) = (
+            self.toks.get(self.pos).cloned(),
+            self.toks.get(self.pos + 1).cloned(),
+        ) {
             if op == "=" || (op.ends_with('=') && !matches!(op, "==" | "!=" | "<=" | ">=")) {
                 self.pos += 2;
                 let rhs = self.expr(skip)?;
@@ -274,7 +283,10 @@ impl Eval<'_> {
                 self.pos += 1;
                 self.var_value(&name)
             }
-            Some(t) => Err(format!("arithmetic syntax error: unexpected '{}'", t.text())),
+            Some(t) => Err(format!(
+                "arithmetic syntax error: unexpected '{}'",
+                t.text()
+            )),
             None => Err("arithmetic syntax error: expression expected".into()),
         }
     }

@@ -23,7 +23,10 @@ pub(super) fn is_builtin(name: &str) -> bool {
 
 /// Parses a status argument like `exit 3`; `None` for a bad number.
 fn parse_status(s: &str) -> Option<i32> {
-    s.parse::<i64>().ok().filter(|n| *n >= 0).map(|n| (n & 0xff) as i32)
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .map(|n| (n & 0xff) as i32)
 }
 
 /// Lexically normalises an absolute path (`.` and `..`), as `cd` does.
@@ -55,7 +58,11 @@ impl Shell {
             "false" => Ok(1),
             "echo" => Ok(self.builtin_echo(args)),
             "printf" => Ok(self.builtin_printf(args)),
-            "pwd" => Ok(if self.out(format!("{}\n", self.cwd).as_bytes()) { 0 } else { 1 }),
+            "pwd" => Ok(if self.out(format!("{}\n", self.cwd).as_bytes()) {
+                0
+            } else {
+                1
+            }),
             "cd" => Ok(self.builtin_cd(args)),
             "export" | "readonly" => Ok(self.builtin_export(args, argv[0] == "export")),
             "unset" => Ok(self.builtin_unset(args)),
@@ -81,7 +88,11 @@ impl Shell {
             "type" => Ok(self.builtin_type(args)),
             "exec" => self.builtin_exec(args),
             "trap" => Ok(self.builtin_trap(args)),
-            "umask" => Ok(if args.is_empty() { (!self.out(b"0022\n")) as i32 } else { 0 }),
+            "umask" => Ok(if args.is_empty() {
+                (!self.out(b"0022\n")) as i32
+            } else {
+                0
+            }),
             _ => return None,
         };
         Some(r)
@@ -280,7 +291,7 @@ impl Shell {
             },
         };
         if n > self.positional.len() {
-            self.err_msg(&format!("shift: can't shift that many"));
+            self.err_msg("shift: can't shift that many");
             return Err(Ctrl::Exit(2));
         }
         self.positional.drain(..n);
@@ -320,7 +331,11 @@ impl Shell {
             return Ok(0);
         }
         let n = n.min(self.loop_depth);
-        Err(if is_break { Ctrl::Break(n) } else { Ctrl::Continue(n) })
+        Err(if is_break {
+            Ctrl::Break(n)
+        } else {
+            Ctrl::Continue(n)
+        })
     }
 
     /// Reads one byte at a time so that the rest of stdin stays for others.
@@ -351,11 +366,7 @@ impl Shell {
         let mut got_newline = false;
         let mut escape = false;
         let mut buf = [0u8; 1];
-        loop {
-            match input.read(&mut buf) {
-                Ok(1) => {}
-                _ => break,
-            }
+        while let Ok(1) = input.read(&mut buf) {
             let b = buf[0];
             if escape {
                 escape = false;

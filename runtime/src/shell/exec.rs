@@ -61,7 +61,12 @@ impl Shell {
         } else {
             let statuses = self.with_condition(p.negated, |sh| sh.run_stages(&p.commands));
             if self.opts.pipefail {
-                statuses.iter().rev().find(|s| **s != 0).copied().unwrap_or(0)
+                statuses
+                    .iter()
+                    .rev()
+                    .find(|s| **s != 0)
+                    .copied()
+                    .unwrap_or(0)
             } else {
                 statuses.last().copied().unwrap_or(0)
             }
@@ -333,7 +338,11 @@ impl Shell {
     }
 
     /// Runs `f` with variables temporarily set (and exported).
-    fn with_temp_assigns(&mut self, assigns: &[(String, String)], f: impl FnOnce(&mut Shell) -> Flow) -> Flow {
+    fn with_temp_assigns(
+        &mut self,
+        assigns: &[(String, String)],
+        f: impl FnOnce(&mut Shell) -> Flow,
+    ) -> Flow {
         let saved: Vec<(String, Option<Var>)> = assigns
             .iter()
             .map(|(k, _)| (k.clone(), self.vars.get(k).cloned()))
@@ -427,7 +436,10 @@ impl Shell {
 
     /// Applies redirections. `Ok(None)`: one failed (message printed, all
     /// undone; the command's status is 1, the shell goes on, as in dash).
-    pub(super) fn apply_redirects(&mut self, redirects: &[Redirect]) -> Result<Option<SavedFds>, Ctrl> {
+    pub(super) fn apply_redirects(
+        &mut self,
+        redirects: &[Redirect],
+    ) -> Result<Option<SavedFds>, Ctrl> {
         let mut saved: SavedFds = Vec::new();
         for r in redirects {
             match self.open_redirect(r) {
@@ -461,7 +473,9 @@ impl Shell {
         let word = match &r.target {
             RedirTarget::HereDoc(body) => {
                 let text = self.expand_string(body)?;
-                return Ok(Ok(Some(Fd::In(Input::from_reader(Cursor::new(text.into_bytes()))))));
+                return Ok(Ok(Some(Fd::In(Input::from_reader(Cursor::new(
+                    text.into_bytes(),
+                ))))));
             }
             RedirTarget::Word(w) => self.expand_string(w)?,
         };

@@ -157,7 +157,12 @@ impl Shell {
         Ok(Pattern::new(&chars))
     }
 
-    fn expand_parts(&mut self, parts: &[WordPart], in_dq: bool, out: &mut Fields) -> Result<(), Ctrl> {
+    fn expand_parts(
+        &mut self,
+        parts: &[WordPart],
+        in_dq: bool,
+        out: &mut Fields,
+    ) -> Result<(), Ctrl> {
         for part in parts {
             match part {
                 WordPart::Lit(s) => out.push_text(s, in_dq),
@@ -448,7 +453,11 @@ impl Shell {
                 let name = chars_to_string(comp);
                 for p in &paths {
                     let candidate = join(p, &name);
-                    if self.host.symlink_metadata(&self.abs_path(&candidate)).is_some() {
+                    if self
+                        .host
+                        .symlink_metadata(&self.abs_path(&candidate))
+                        .is_some()
+                    {
                         next.push(candidate);
                     }
                 }

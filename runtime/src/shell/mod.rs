@@ -268,7 +268,9 @@ impl Shell {
     /// Enters one level of function/eval/substitution nesting.
     fn enter_nest(&mut self, what: &str) -> Result<(), Ctrl> {
         if self.nest >= MAX_NEST {
-            self.err_msg(&format!("{what}: nesting too deep (more than {MAX_NEST} levels)"));
+            self.err_msg(&format!(
+                "{what}: nesting too deep (more than {MAX_NEST} levels)"
+            ));
             return Err(Ctrl::Exit(2));
         }
         self.nest += 1;

@@ -49,7 +49,10 @@ struct Parser {
 }
 
 fn is_meta(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>')
+    matches!(
+        c,
+        ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>'
+    )
 }
 
 fn is_name_start(c: char) -> bool {
@@ -653,7 +656,11 @@ impl Parser {
             return Ok(Word(vec![WordPart::Quoted(body)]));
         }
         let mut sub = self.sub(&body);
-        sub.line_base = self.line_base + self.src[..body_start_pos].iter().filter(|c| **c == '\n').count();
+        sub.line_base = self.line_base
+            + self.src[..body_start_pos]
+                .iter()
+                .filter(|c| **c == '\n')
+                .count();
         let mut parts = Vec::new();
         while let Some(c) = sub.peek() {
             match c {
@@ -776,7 +783,11 @@ impl Parser {
         }
     }
 
-    fn parse_backtick(&mut self, parts: &mut Vec<WordPart>, in_dq: bool) -> Result<(), SyntaxError> {
+    fn parse_backtick(
+        &mut self,
+        parts: &mut Vec<WordPart>,
+        in_dq: bool,
+    ) -> Result<(), SyntaxError> {
         let start = self.pos;
         self.pos += 1;
         let mut text = String::new();
@@ -824,7 +835,11 @@ impl Parser {
         r
     }
 
-    fn parse_dollar_inner(&mut self, parts: &mut Vec<WordPart>, in_dq: bool) -> Result<(), SyntaxError> {
+    fn parse_dollar_inner(
+        &mut self,
+        parts: &mut Vec<WordPart>,
+        in_dq: bool,
+    ) -> Result<(), SyntaxError> {
         let start = self.pos;
         match self.peek_at(1) {
             Some('(') if self.peek_at(2) == Some('(') => {

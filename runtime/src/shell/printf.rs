@@ -83,7 +83,10 @@ fn parse_int(arg: &str, errors: &mut Vec<String>) -> i64 {
         b'+' => (false, &t[1..]),
         _ => (false, t),
     };
-    let (radix, body) = if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let (radix, body) = if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         (16, h)
     } else if digits.len() > 1 && digits.starts_with('0') {
         (8, &digits[1..])
@@ -214,7 +217,8 @@ pub(super) fn format(fmt: &str, args: &[String]) -> (Vec<u8>, Vec<String>) {
             if chars.get(i) == Some(&'.') {
                 i += 1;
                 if chars.get(i) == Some(&'*') {
-                    spec.precision = Some(parse_int(&take_arg(&mut next), &mut errors).max(0) as usize);
+                    spec.precision =
+                        Some(parse_int(&take_arg(&mut next), &mut errors).max(0) as usize);
                     i += 1;
                 } else {
                     let mut p = String::new();
@@ -250,7 +254,11 @@ pub(super) fn format(fmt: &str, args: &[String]) -> (Vec<u8>, Vec<String>) {
                 }
                 'c' => {
                     let a = take_arg(&mut next);
-                    pad(&spec, a.chars().next().map(String::from).unwrap_or_default(), false)
+                    pad(
+                        &spec,
+                        a.chars().next().map(String::from).unwrap_or_default(),
+                        false,
+                    )
                 }
                 'd' | 'i' => {
                     let v = parse_int(&take_arg(&mut next), &mut errors);
@@ -322,7 +330,11 @@ pub(super) fn format(fmt: &str, args: &[String]) -> (Vec<u8>, Vec<String>) {
                         'g' | 'G' => format!("{v}"),
                         _ => format!("{v:.p$}"),
                     };
-                    let body = if spec.plus && v >= 0.0 { format!("+{body}") } else { body };
+                    let body = if spec.plus && v >= 0.0 {
+                        format!("+{body}")
+                    } else {
+                        body
+                    };
                     pad(&spec, body, true)
                 }
                 other => {
@@ -353,7 +365,10 @@ mod tests {
     fn conversions() {
         assert_eq!(f("%s-%d\\n", &["a", "42"]), "a-42\n");
         assert_eq!(f("%5s|%-5s|", &["ab", "cd"]), "   ab|cd   |");
-        assert_eq!(f("%05d %x %o %X %#x", &["42", "255", "8", "255", "255"]), "00042 ff 10 FF 0xff");
+        assert_eq!(
+            f("%05d %x %o %X %#x", &["42", "255", "8", "255", "255"]),
+            "00042 ff 10 FF 0xff"
+        );
         assert_eq!(f("%c%c", &["hello", "w"]), "hw");
         assert_eq!(f("%s\\n", &["a", "b", "c"]), "a\nb\nc\n");
         assert_eq!(f("%%%s", &[]), "%");

@@ -99,10 +99,12 @@ impl TestParser<'_> {
             "-n" => !x.is_empty(),
             "-z" => x.is_empty(),
             "-t" => false,
-            "-h" | "-L" => !x.is_empty()
-                && host
-                    .symlink_metadata(&path())
-                    .is_some_and(|m| m.kind == FileKind::Symlink),
+            "-h" | "-L" => {
+                !x.is_empty()
+                    && host
+                        .symlink_metadata(&path())
+                        .is_some_and(|m| m.kind == FileKind::Symlink)
+            }
             _ => {
                 if x.is_empty() {
                     return false;

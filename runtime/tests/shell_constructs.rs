@@ -107,6 +107,9 @@ fn here_documents() {
         "[inside]\n"
     );
     assert_eq!(out("cat <<A <<B\na\nA\nb\nB"), "b\n");
+    // The body starts after the line's real end, past quoted newlines.
+    assert_eq!(out("cat <<EOF; echo \"x\ny\"\nbody\nEOF"), "body\nx\ny\n");
+    assert_eq!(out("cat <<EOF # it's a comment\nbody\nEOF"), "body\n");
 }
 
 #[test]

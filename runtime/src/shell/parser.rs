@@ -619,13 +619,7 @@ impl Parser {
         }
         let mut i = match self.heredoc_resume {
             Some(r) => r,
-            None => {
-                let mut j = self.pos;
-                while j < self.src.len() && self.src[j] != '\n' {
-                    j += 1;
-                }
-                (j + 1).min(self.src.len())
-            }
+            None => (self.line_end(self.pos) + 1).min(self.src.len()),
         };
         let body_start_pos = i;
         let mut body = String::new();
@@ -678,6 +672,41 @@ impl Parser {
             }
         }
         Ok(Word(parts))
+    }
+
+    /// The newline that ends the current line, skipping quoted text and
+    /// comments (here-document bodies start after it).
+    fn line_end(&self, mut j: usize) -> usize {
+        let n = self.src.len();
+        while j < n && self.src[j] != '\n' {
+            match self.src[j] {
+                '\\' => j += 1,
+                '\'' => {
+                    j += 1;
+                    while j < n && self.src[j] != '\'' {
+                        j += 1;
+                    }
+                }
+                '"' => {
+                    j += 1;
+                    while j < n && self.src[j] != '"' {
+                        if self.src[j] == '\\' {
+                            j += 1;
+                        }
+                        j += 1;
+                    }
+                }
+                '#' if j == 0 || matches!(self.src[j - 1], ' ' | '\t' | ';' | '&' | '|') => {
+                    while j < n && self.src[j] != '\n' {
+                        j += 1;
+                    }
+                    return j;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        j.min(n)
     }
 
     /// Reads one word, or `None` if the next character cannot start a word.
@@ -1089,8 +1118,27 @@ fn split_assignment(word: &Word) -> Option<(String, Word)> {
     }
     let mut parts = Vec::new();
     let rest = &first[eq + 1..];
-    if !rest.is_empty() {
-        parts.push(WordPart::Lit(rest.to_string()));
+    // `~` after `=` or an unquoted `:` is expanded (as in PATH=~/bin:~/x).
+    let segments: Vec<&str> = rest.split(':').collect();
+    let ends_word = word.0.len() == 1;
+    for (i, seg) in segments.iter().enumerate() {
+        if i > 0 {
+            push_text(&mut parts, false, ':');
+        }
+        let last = i + 1 == segments.len();
+        match seg.strip_prefix('~') {
+            Some(tail) if tail.starts_with('/') || (tail.is_empty() && (!last || ends_word)) => {
+                parts.push(WordPart::Tilde(String::new()));
+                for c in tail.chars() {
+                    push_text(&mut parts, false, c);
+                }
+            }
+            _ => {
+                for c in seg.chars() {
+                    push_text(&mut parts, false, c);
+                }
+            }
+        }
     }
     parts.extend(word.0[1..].iter().cloned());
     Some((name.to_string(), Word(parts)))

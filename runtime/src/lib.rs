@@ -11,3 +11,4 @@ pub fn run_unsupported_message(instruction: &str) -> String {
         "RUN is not supported yet: kiln executes RUN steps as WebAssembly programs and that runtime has not landed ({instruction})"
     )
 }
+pub mod shell;

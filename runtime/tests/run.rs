@@ -255,3 +255,34 @@ fn guests_are_built_from_source() {
     // The test programs exist only as build output, never as committed files.
     assert!(guest("probe").starts_with(env!("CARGO_TARGET_TMPDIR")));
 }
+
+#[test]
+fn one_runtime_serves_many_threads() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    shareable(shared());
+    let program = probe();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u8)
+            .map(|i| {
+                let program = program.clone();
+                s.spawn(move || {
+                    let mut inv = Invocation::new(["probe", "random", "8"]);
+                    inv.seed = [i; 32];
+                    let o = shared().run(&program, inv).expect("run");
+                    String::from_utf8(o.stdout).expect("utf-8")
+                })
+            })
+            .collect();
+        let outs: Vec<String> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+        for (i, out) in outs.iter().enumerate() {
+            let mut inv = Invocation::new(["probe", "random", "8"]);
+            inv.seed = [i as u8; 32];
+            let again = shared().run(&program, inv).expect("run");
+            assert_eq!(&String::from_utf8(again.stdout).expect("utf-8"), out);
+        }
+        assert_ne!(outs[0], outs[1]);
+    });
+}

@@ -7,6 +7,26 @@
 //! caller gives, virtual clocks starting at SOURCE_DATE_EPOCH, seeded random
 //! bytes, exit statuses 0-255, memory limits, timeouts and typed traps.
 //!
+//! ```no_run
+//! use kiln_runtime::{Invocation, Runtime, RuntimeConfig, Stdin};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rt = Runtime::new(RuntimeConfig { cache_dir: Some("/var/cache/kiln/modules".into()) })?;
+//! let program = rt.load_file("/bin/tool", std::path::Path::new("rootfs/bin/tool"))?;
+//! let mut inv = Invocation::new(["tool", "--flag"]);
+//! inv.env = vec![("PATH".into(), "/usr/bin:/bin".into())];
+//! inv.stdin = Stdin::Bytes(b"input".to_vec());
+//! inv.root = Some("rootfs".into());
+//! inv.source_date_epoch = 1_700_000_000;
+//! inv.seed = [7; 32]; // the step's identity
+//! let outcome = rt.run(&program, inv)?;
+//! match outcome.end {
+//!     Ok(status) => println!("exit {status}, {} bytes of stdout", outcome.stdout.len()),
+//!     Err(why) => eprintln!("{why}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Not yet here (later slices of the RUN issue): the chroot-semantics
 //! filesystem (a host directory is mounted at `/` with wasmtime-wasi's own
 //! preopen, which refuses absolute symlinks), kiln's mode/ownership host API,

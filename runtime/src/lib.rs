@@ -1,11 +1,58 @@
-//! kiln-runtime: the sandbox that will execute RUN steps as WASI programs.
+//! kiln-runtime: the sandbox that executes RUN steps as WASI preview-1
+//! programs under wasmtime.
 //!
-//! The foundation issue ships everything except RUN; this crate holds the
-//! pieces of the RUN contract that the builder already needs, so that the
-//! builder does not change shape when the wasmtime sandbox lands.
+//! This slice provides the engine (Cranelift, NaN canonicalisation,
+//! deterministic relaxed SIMD, no guest threads), an on-disk cache of compiled
+//! modules, and single command runs with exactly the argv and environment the
+//! caller gives, virtual clocks starting at SOURCE_DATE_EPOCH, seeded random
+//! bytes, exit statuses 0-255, memory limits, timeouts and typed traps.
+//!
+//! ```no_run
+//! use kiln_runtime::{Invocation, Runtime, RuntimeConfig, Stdin};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rt = Runtime::new(RuntimeConfig { cache_dir: Some("/var/cache/kiln/modules".into()) })?;
+//! let program = rt.load_file("/bin/tool", std::path::Path::new("rootfs/bin/tool"))?;
+//! let mut inv = Invocation::new(["tool", "--flag"]);
+//! inv.env = vec![("PATH".into(), "/usr/bin:/bin".into())];
+//! inv.stdin = Stdin::Bytes(b"input".to_vec());
+//! inv.root = Some("rootfs".into());
+//! inv.source_date_epoch = 1_700_000_000;
+//! inv.seed = [7; 32]; // the step's identity
+//! let outcome = rt.run(&program, inv)?;
+//! match outcome.end {
+//!     Ok(status) => println!("exit {status}, {} bytes of stdout", outcome.stdout.len()),
+//!     Err(why) => eprintln!("{why}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Not yet here (later slices of the RUN issue): the chroot-semantics
+//! filesystem (a host directory is mounted at `/` with wasmtime-wasi's own
+//! preopen, which refuses absolute symlinks), kiln's mode/ownership host API,
+//! sorted directory listings and virtual inode numbers and mtimes, the shell.
 
-/// Error text for RUN until the WASI sandbox exists: names the step so the
-/// user sees which instruction kiln could not execute.
+mod cache;
+mod clock;
+mod engine;
+mod error;
+mod invocation;
+mod limits;
+mod magic;
+mod random;
+mod runtime;
+mod ticker;
+
+pub use cache::CacheStats;
+pub use clock::{VirtualClock, TICK as CLOCK_TICK};
+pub use engine::{MAX_WASM_STACK, WASMTIME_VERSION};
+pub use error::{RunError, RuntimeError, TrapKind};
+pub use invocation::{Invocation, Output, Stdin, DEFAULT_CAPTURE_LIMIT, DEFAULT_MEMORY_LIMIT};
+pub use magic::{check_wasm, is_wasm};
+pub use runtime::{Outcome, Program, Runtime, RuntimeConfig};
+
+/// Error text for RUN until the builder calls the sandbox: names the step so
+/// the user sees which instruction kiln could not execute.
 pub fn run_unsupported_message(instruction: &str) -> String {
     format!(
         "RUN is not supported yet: kiln executes RUN steps as WebAssembly programs and that runtime has not landed ({instruction})"

@@ -1,0 +1,96 @@
+//! What one run of a program gets: argv, environment, stdio, the directory
+//! mounted at `/`, the step's epoch and seed, and its limits.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default per-instance linear-memory limit: 2 GiB.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 2 << 30;
+
+/// Default cap on captured stdout or stderr: 64 MiB.
+pub const DEFAULT_CAPTURE_LIMIT: usize = 64 << 20;
+
+/// Where a guest's stdin comes from.
+#[derive(Debug, Default)]
+pub enum Stdin {
+    /// End of file at once.
+    #[default]
+    Empty,
+    /// These bytes, then end of file.
+    Bytes(Vec<u8>),
+    /// A host file or pipe (a pipeline's read end).
+    File(File),
+}
+
+/// Where a guest's stdout or stderr goes.
+#[derive(Debug)]
+pub enum Output {
+    /// Kept in memory and returned in the [`Outcome`](crate::Outcome); writes
+    /// past `limit` bytes fail in the guest.
+    Capture {
+        /// Most bytes kept.
+        limit: usize,
+    },
+    /// A host file or pipe (a pipeline's write end, a log file).
+    File(File),
+    /// Thrown away.
+    Discard,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output::Capture {
+            limit: DEFAULT_CAPTURE_LIMIT,
+        }
+    }
+}
+
+/// One run of a WASI command. Nothing of the host leaks in: the guest sees
+/// exactly `args`, exactly `env`, virtual clocks from `source_date_epoch` and
+/// randomness from `seed`.
+#[derive(Debug)]
+pub struct Invocation {
+    /// argv, including argv\[0\].
+    pub args: Vec<String>,
+    /// The whole environment, in this order.
+    pub env: Vec<(String, String)>,
+    /// Standard input.
+    pub stdin: Stdin,
+    /// Standard output.
+    pub stdout: Output,
+    /// Standard error.
+    pub stderr: Output,
+    /// Host directory mounted at `/` (read-write), or no filesystem at all.
+    ///
+    /// This slice uses wasmtime-wasi's plain preopen, which refuses absolute
+    /// symlinks; the chroot-semantics filesystem of the RUN issue replaces it.
+    pub root: Option<PathBuf>,
+    /// Seconds since 1970 that the wall clock starts at.
+    pub source_date_epoch: u64,
+    /// Seed of the guest's random bytes (the step's identity).
+    pub seed: [u8; 32],
+    /// Most linear memory the instance may have, in bytes.
+    pub memory_limit: u64,
+    /// Wall-clock limit of the run, if any (granularity 10 ms).
+    pub timeout: Option<Duration>,
+}
+
+impl Invocation {
+    /// A run with these argv, an empty environment, empty stdin, captured
+    /// output, no filesystem, epoch 0, an all-zero seed and default limits.
+    pub fn new<S: Into<String>>(args: impl IntoIterator<Item = S>) -> Self {
+        Invocation {
+            args: args.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            stdin: Stdin::Empty,
+            stdout: Output::default(),
+            stderr: Output::default(),
+            root: None,
+            source_date_epoch: 0,
+            seed: [0; 32],
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            timeout: None,
+        }
+    }
+}

@@ -6,6 +6,7 @@ pub mod copy;
 mod copy_step;
 pub mod error;
 pub mod metadata;
+pub mod mounts;
 pub mod options;
 mod outputs;
 pub mod progress;

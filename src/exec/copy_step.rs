@@ -120,7 +120,10 @@ pub fn run(
         let tree: &dyn SourceTree = match from {
             None => stage.env().context,
             Some(from) => match stage.resolve_source(&from) {
-                Source::Stage(i) => &earlier[i].as_ref().context("stage was not built")?.rootfs,
+                Source::Stage(i) => earlier[i]
+                    .as_ref()
+                    .context("stage was not built")?
+                    .tree(stage.env())?,
                 Source::Scratch => bail!("--from=scratch: scratch has no files"),
                 Source::External(name) => {
                     external_tree = match stage.env().external.directory(&name) {
@@ -384,20 +387,7 @@ fn add_archive(
 fn materialise_external(stage: &StageExec<'_>, name: &str) -> Result<Rootfs> {
     let env = stage.env();
     let image = env.external.image(name, &env.opts.platform)?;
-    let dir = tempfile::Builder::new()
-        .prefix("ctx-")
-        .tempdir_in(env.scratch)?
-        .keep();
-    let mut fs = Rootfs::new(&dir)?;
-    for layer in &image.layers {
-        let blob = env.store.open_blob(&layer.digest)?;
-        fs.apply_layer(
-            std::io::BufReader::new(blob),
-            &layer.media_type,
-            &layer.digest.to_string(),
-        )?;
-    }
-    Ok(fs)
+    super::stage::unpack(env, &image.layers)
 }
 
 /// One entry per path (the last writer wins) with every parent directory

@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 
 pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Result<BuildResult> {
     let opts = env.opts;
-    let mut config = stage.config;
+    let mut config = stage.config.clone();
     config.created = Some(timestamp(opts.source_date_epoch));
     let layers: Vec<Descriptor> = stage
         .layers
@@ -51,7 +51,7 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
                 .with_context(|| format!("exporting to {}", dest.display()))?
             }
             OutputSpec::Local { dest } => {
-                let skipped = stage.rootfs.export_local(dest).with_context(|| {
+                let skipped = stage.tree(env)?.export_local(dest).with_context(|| {
                     format!("writing the root filesystem to {}", dest.display())
                 })?;
                 for p in skipped {

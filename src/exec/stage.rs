@@ -14,12 +14,44 @@ use crate::plan::stages::{Source, StageGraph};
 use crate::snapshot::rootfs::Rootfs;
 use crate::snapshot::{Entry, EntryKind, ImagePath, Meta, SourceTree};
 use anyhow::{anyhow, bail, Context as _, Result};
+use std::sync::OnceLock;
 
 /// What a finished stage leaves for later stages and for the exporter.
 pub struct StageResult {
     pub config: ImageConfig,
     pub layers: Vec<LayerRef>,
-    pub rootfs: Rootfs,
+    /// The stage's tree, unpacked only if something reads it (COPY --from,
+    /// type=local), so an image-only build never unpacks its base layers.
+    tree: OnceLock<Rootfs>,
+}
+
+impl StageResult {
+    pub fn tree(&self, env: &BuildEnv<'_>) -> Result<&Rootfs> {
+        if let Some(tree) = self.tree.get() {
+            return Ok(tree);
+        }
+        let tree = unpack(env, &self.layers)?;
+        Ok(self.tree.get_or_init(|| tree))
+    }
+}
+
+/// A fresh tree in the build's scratch space with `layers` applied in order.
+pub(super) fn unpack(env: &BuildEnv<'_>, layers: &[LayerRef]) -> Result<Rootfs> {
+    let dir = tempfile::Builder::new()
+        .prefix("rootfs-")
+        .tempdir_in(env.scratch)?
+        .keep();
+    let mut fs = Rootfs::new(&dir)?;
+    for layer in layers {
+        let blob = env.store.open_blob(&layer.digest)?;
+        fs.apply_layer(
+            std::io::BufReader::new(blob),
+            &layer.media_type,
+            &layer.digest.to_string(),
+        )
+        .with_context(|| format!("unpacking layer {}", layer.digest))?;
+    }
+    Ok(fs)
 }
 
 pub struct StageExec<'a> {
@@ -101,13 +133,14 @@ impl<'a> StageExec<'a> {
             self.execute(ins, earlier)
                 .map_err(|e| at(ins.start_line, e))?;
         }
-        // Later stages and the exporter read this stage's tree.
-        self.rootfs()?;
-        let rootfs = self.rootfs.take().context("rootfs materialised above")?;
+        let tree = OnceLock::new();
+        if let Some(fs) = self.rootfs.take() {
+            let _ = tree.set(fs);
+        }
         Ok(StageResult {
             config: self.config,
             layers: self.layers,
-            rootfs,
+            tree,
         })
     }
 
@@ -146,21 +179,7 @@ impl<'a> StageExec<'a> {
     /// The stage's root filesystem, materialised on first use.
     pub(super) fn rootfs(&mut self) -> Result<&mut Rootfs> {
         if self.rootfs.is_none() {
-            let dir = tempfile::Builder::new()
-                .prefix("rootfs-")
-                .tempdir_in(self.env.scratch)?
-                .keep();
-            let mut fs = Rootfs::new(&dir)?;
-            for layer in &self.layers {
-                let blob = self.env.store.open_blob(&layer.digest)?;
-                fs.apply_layer(
-                    std::io::BufReader::new(blob),
-                    &layer.media_type,
-                    &layer.digest.to_string(),
-                )
-                .with_context(|| format!("unpacking layer {}", layer.digest))?;
-            }
-            self.rootfs = Some(fs);
+            self.rootfs = Some(unpack(self.env, &self.layers)?);
         }
         Ok(self.rootfs.as_mut().expect("just set"))
     }
@@ -287,7 +306,7 @@ impl<'a> StageExec<'a> {
                 history::quoted_list("ENTRYPOINT", &v)
             }
             Command::Healthcheck(check) => {
-                let hc = healthcheck_config(check, &self.shell());
+                let hc = healthcheck_config(check);
                 let text = ins.history_text().unwrap_or_default();
                 meta::set_healthcheck(&mut self.config, hc);
                 text
@@ -415,7 +434,7 @@ impl<'a> StageExec<'a> {
 
 /// HEALTHCHECK into the config's form: shell-form tests already carry
 /// `CMD-SHELL` from the parser.
-fn healthcheck_config(check: &Healthcheck, _shell: &[String]) -> config::Healthcheck {
+fn healthcheck_config(check: &Healthcheck) -> config::Healthcheck {
     match check {
         Healthcheck::None => config::Healthcheck {
             test: Some(vec!["NONE".into()]),

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use std::path::Path;
 use std::process::Command;
 
 /// Builds a busybox base image from the host's static busybox (Debian's
@@ -65,17 +66,11 @@ fn image_from_a_local_busybox_layout_runs_under_podman() {
         ],
     );
     let archive = tmp.path().join("app.tar");
-    kiln_ok(
+    build_app(
         &cache,
-        &[
-            "build",
-            "--progress=quiet",
-            "--build-context",
-            &format!("busybox=oci-layout://{}:latest", layout.display()),
-            "--output",
-            &format!("type=oci,dest={}", archive.display()),
-            app.to_str().unwrap(),
-        ],
+        &layout,
+        &app,
+        &format!("type=oci,dest={}", archive.display()),
     );
 
     let storage = tmp.path().join("podman");
@@ -90,17 +85,11 @@ fn image_from_a_local_busybox_layout_runs_under_podman() {
     // The same build as a docker archive: `podman load` takes it, and the
     // loaded image runs the same way.
     let docker = tmp.path().join("app-docker.tar");
-    kiln_ok(
+    build_app(
         &cache,
-        &[
-            "build",
-            "--progress=quiet",
-            "--build-context",
-            &format!("busybox=oci-layout://{}:latest", layout.display()),
-            "--output",
-            &format!("type=docker,dest={},name=kiln-test/app:1", docker.display()),
-            app.to_str().unwrap(),
-        ],
+        &layout,
+        &app,
+        &format!("type=docker,dest={},name=kiln-test/app:1", docker.display()),
     );
     let loaded = run_ok(podman(&storage).args(["load", "-i"]).arg(&docker));
     assert!(loaded.contains("kiln-test/app:1"), "{loaded}");
@@ -110,6 +99,22 @@ fn image_from_a_local_busybox_layout_runs_under_podman() {
             .arg("localhost/kiln-test/app:1"),
     );
     assert_eq!(out, expected);
+}
+
+/// Builds `app` FROM the busybox layout into `output`.
+fn build_app(cache: &Path, layout: &Path, app: &Path, output: &str) {
+    kiln_ok(
+        cache,
+        &[
+            "build",
+            "--progress=quiet",
+            "--build-context",
+            &format!("busybox=oci-layout://{}:latest", layout.display()),
+            "--output",
+            output,
+            app.to_str().unwrap(),
+        ],
+    );
 }
 
 /// podman as DESIGN.md says it runs here, with its storage in `storage`.

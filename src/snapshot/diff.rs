@@ -86,30 +86,7 @@ pub fn diff(
 }
 
 fn entry(path: &ImagePath, node: &Node, content: &impl Fn(&ImagePath) -> Content) -> Entry {
-    let kind = match &node.kind {
-        NodeKind::Dir => EntryKind::Dir,
-        NodeKind::File { size } => EntryKind::File {
-            size: *size,
-            content: content(path),
-        },
-        NodeKind::Symlink { target } => EntryKind::Symlink {
-            target: target.clone(),
-        },
-        NodeKind::CharDevice { major, minor } => EntryKind::CharDevice {
-            major: *major,
-            minor: *minor,
-        },
-        NodeKind::BlockDevice { major, minor } => EntryKind::BlockDevice {
-            major: *major,
-            minor: *minor,
-        },
-        NodeKind::Fifo => EntryKind::Fifo,
-    };
-    Entry {
-        path: path.clone(),
-        kind,
-        meta: node.meta,
-    }
+    node.to_entry(path, || content(path))
 }
 
 #[cfg(test)]

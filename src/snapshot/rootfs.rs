@@ -45,6 +45,37 @@ pub struct Node {
     pub meta: Meta,
 }
 
+impl Node {
+    /// The layer entry for this node at `path`; `content` says where a
+    /// regular file's bytes are.
+    pub fn to_entry(&self, path: &ImagePath, content: impl FnOnce() -> Content) -> Entry {
+        let kind = match &self.kind {
+            NodeKind::Dir => EntryKind::Dir,
+            NodeKind::File { size } => EntryKind::File {
+                size: *size,
+                content: content(),
+            },
+            NodeKind::Symlink { target } => EntryKind::Symlink {
+                target: target.clone(),
+            },
+            NodeKind::CharDevice { major, minor } => EntryKind::CharDevice {
+                major: *major,
+                minor: *minor,
+            },
+            NodeKind::BlockDevice { major, minor } => EntryKind::BlockDevice {
+                major: *major,
+                minor: *minor,
+            },
+            NodeKind::Fifo => EntryKind::Fifo,
+        };
+        Entry {
+            path: path.clone(),
+            kind,
+            meta: self.meta,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
     #[error("{what}: {source}")]
@@ -169,6 +200,14 @@ impl Rootfs {
     /// The node recorded at exactly `path` (no symlink resolution).
     pub fn get(&self, path: &ImagePath) -> Option<&Node> {
         self.record.get(path)
+    }
+
+    /// Where the bytes of the file recorded at `key` are.
+    pub fn content(&self, key: &ImagePath) -> Content {
+        match self.borrowed.get(key) {
+            Some(c) => c.clone(),
+            None => Content::Host(self.host_path(key)),
+        }
     }
 
     /// The host path of a record key. Only meaningful for keys in the record,
@@ -624,33 +663,7 @@ impl SourceTree for Rootfs {
         let Some(node) = self.record.get(&key) else {
             return Ok(None);
         };
-        let kind = match &node.kind {
-            NodeKind::Dir => EntryKind::Dir,
-            NodeKind::File { size } => EntryKind::File {
-                size: *size,
-                content: match self.borrowed.get(&key) {
-                    Some(c) => c.clone(),
-                    None => Content::Host(self.host_path(&key)),
-                },
-            },
-            NodeKind::Symlink { target } => EntryKind::Symlink {
-                target: target.clone(),
-            },
-            NodeKind::CharDevice { major, minor } => EntryKind::CharDevice {
-                major: *major,
-                minor: *minor,
-            },
-            NodeKind::BlockDevice { major, minor } => EntryKind::BlockDevice {
-                major: *major,
-                minor: *minor,
-            },
-            NodeKind::Fifo => EntryKind::Fifo,
-        };
-        Ok(Some(Entry {
-            path: path.clone(),
-            kind,
-            meta: node.meta,
-        }))
+        Ok(Some(node.to_entry(path, || self.content(&key))))
     }
 
     fn read_dir(&self, dir: &ImagePath) -> io::Result<Vec<String>> {

@@ -36,6 +36,7 @@ mod cache;
 mod clock;
 mod engine;
 mod error;
+pub mod fs;
 mod invocation;
 mod limits;
 mod magic;
@@ -48,6 +49,7 @@ pub use clock::{VirtualClock, TICK as CLOCK_TICK};
 pub use engine::{MAX_WASM_STACK, WASMTIME_VERSION};
 pub use error::{RunError, RuntimeError, TrapKind};
 pub use invocation::{Invocation, Output, Stdin, DEFAULT_CAPTURE_LIMIT, DEFAULT_MEMORY_LIMIT};
+pub use fs::{Changes, Rootfs, RootfsOptions};
 pub use magic::{check_wasm, is_wasm};
 pub use runtime::{Outcome, Program, Runtime, RuntimeConfig};
 

@@ -14,6 +14,7 @@ extern "C" {
     fn fd_readdir(fd: u32, buf: *mut u8, len: u32, cookie: u64, used: *mut u32) -> u16;
     fn path_filestat_get(fd: u32, flags: u32, path: *const u8, len: u32, out: *mut u8) -> u16;
     fn fd_filestat_get(fd: u32, out: *mut u8) -> u16;
+    fn path_symlink(old: *const u8, old_len: u32, fd: u32, new: *const u8, new_len: u32) -> u16;
 }
 
 /// The root preopen.
@@ -54,7 +55,9 @@ fn run(op: &str, a: &[&str]) -> std::io::Result<String> {
             f.write_all(a[1].as_bytes())?;
             "ok".into()
         }
-        "read" => fs::read_to_string(a[0])?,
+        "read" => fs::read_to_string(a[0])?
+            .trim_end_matches('\n')
+            .replace('\n', "\\n"),
         "touch" => {
             fs::OpenOptions::new().append(true).create(true).open(a[0])?;
             "ok".into()
@@ -80,13 +83,13 @@ fn run(op: &str, a: &[&str]) -> std::io::Result<String> {
             "ok".into()
         }
         "symlink" => {
-            std::os::wasi::fs::symlink_path(a[0], a[1])?;
+            let p = rel(a[1]);
+            errno(unsafe { path_symlink(a[0].as_ptr(), a[0].len() as u32, ROOT, p.as_ptr(), p.len() as u32) })?;
             "ok".into()
         }
         "readlink" => fs::read_link(a[0])?.display().to_string(),
         "stat" | "lstat" => {
-            let p = a[0].trim_start_matches('/');
-            let p = if p.is_empty() { "." } else { p };
+            let p = rel(a[0]);
             let mut buf = [0u8; 64];
             let flags = u32::from(op == "stat");
             let e = unsafe { path_filestat_get(ROOT, flags, p.as_ptr(), p.len() as u32, buf.as_mut_ptr()) };
@@ -108,6 +111,16 @@ fn run(op: &str, a: &[&str]) -> std::io::Result<String> {
         }
         _ => return Err(std::io::Error::other(format!("unknown op {op}"))),
     })
+}
+
+/// An absolute guest path relative to the root preopen.
+fn rel(p: &str) -> &str {
+    let p = p.trim_start_matches('/');
+    if p.is_empty() {
+        "."
+    } else {
+        p
+    }
 }
 
 fn errno(e: u16) -> std::io::Result<()> {

@@ -1,6 +1,7 @@
 //! The RUN filesystem with real WASI guests (tests/guests/src/fsprobe.rs):
 //! chroot semantics, no escape, sorted listings, virtual inodes and times,
 //! and the record of what a step changed.
+#![cfg(unix)] // the fixtures make host symlinks
 
 mod common;
 
@@ -109,13 +110,23 @@ fn absolute_symlinks_are_created_read_back_verbatim_and_resolve_inside_the_root(
         &fs,
         0,
         &[
-            "symlink", "/etc/passwd", "/a/b/pw",
-            "readlink", "/a/b/pw",
-            "read", "/a/b/pw",
-            "symlink", "/a", "/top",
-            "read", "/top/b/pw",
-            "symlink", "../../etc", "/a/b/rel",
-            "read", "/a/b/rel/passwd",
+            "symlink",
+            "/etc/passwd",
+            "/a/b/pw",
+            "readlink",
+            "/a/b/pw",
+            "read",
+            "/a/b/pw",
+            "symlink",
+            "/a",
+            "/top",
+            "read",
+            "/top/b/pw",
+            "symlink",
+            "../../etc",
+            "/a/b/rel",
+            "read",
+            "/a/b/rel/passwd",
         ],
     );
     assert_eq!(
@@ -145,19 +156,36 @@ fn dotdot_stops_at_the_root() {
         &fs,
         0,
         &[
-            "read", "/../../../etc/passwd",
-            "read", "../../etc/passwd",
-            "read", "/a/b/../../../../etc/passwd",
-            "read", "/../outside/secret",
-            "write", "/../../outside/secret", "pwned",
-            "mkdir", "/../../outside/newdir",
-            "ls", "/..",
+            "read",
+            "/../../../etc/passwd",
+            "read",
+            "../../etc/passwd",
+            "read",
+            "/a/b/../../../../etc/passwd",
+            "read",
+            "/../outside/secret",
+            "write",
+            "/../../outside/secret",
+            "pwned",
+            "mkdir",
+            "/../../outside/newdir",
+            "ls",
+            "/..",
         ],
     );
     let l = lines(&o);
-    assert_eq!(l[0], "read /../../../etc/passwd: root:x:0:0:image:/root:/bin/sh");
-    assert_eq!(l[1], "read ../../etc/passwd: root:x:0:0:image:/root:/bin/sh");
-    assert_eq!(l[2], "read /a/b/../../../../etc/passwd: root:x:0:0:image:/root:/bin/sh");
+    assert_eq!(
+        l[0],
+        "read /../../../etc/passwd: root:x:0:0:image:/root:/bin/sh"
+    );
+    assert_eq!(
+        l[1],
+        "read ../../etc/passwd: root:x:0:0:image:/root:/bin/sh"
+    );
+    assert_eq!(
+        l[2],
+        "read /a/b/../../../../etc/passwd: root:x:0:0:image:/root:/bin/sh"
+    );
     assert_eq!(l[3], format!("read /../outside/secret: {ENOENT}"));
     assert_eq!(l[4], format!("write /../../outside/secret pwned: {ENOENT}"));
     assert_eq!(l[5], format!("mkdir /../../outside/newdir: {ENOENT}"));
@@ -180,22 +208,46 @@ fn hostile_symlinks_in_the_image_never_reach_the_host() {
         &fs,
         0,
         &[
-            "read", "/abs",
-            "read", "/a/rel",
-            "read", &up_secret,
-            "read", "/absdir/secret",
-            "write", "/abs", "pwned",
-            "append", "/a/rel", "pwned",
-            "write", "/absdir/new", "pwned",
-            "ln", "/abs", "/hard",
-            "ln", "/absdir/secret", "/hard2",
-            "mv", "/etc/passwd", "/absdir/stolen",
-            "mv", "/etc/passwd", "/a/b/up/../outside/stolen",
-            "symlink", "/etc/passwd", "/absdir/planted",
-            "mkdir", "/a/b/up/planted",
-            "rm", "/absdir/secret",
-            "stat", "/abs",
-            "ls", "/a/b/up",
+            "read",
+            "/abs",
+            "read",
+            "/a/rel",
+            "read",
+            &up_secret,
+            "read",
+            "/absdir/secret",
+            "write",
+            "/abs",
+            "pwned",
+            "append",
+            "/a/rel",
+            "pwned",
+            "write",
+            "/absdir/new",
+            "pwned",
+            "ln",
+            "/abs",
+            "/hard",
+            "ln",
+            "/absdir/secret",
+            "/hard2",
+            "mv",
+            "/etc/passwd",
+            "/absdir/stolen",
+            "mv",
+            "/etc/passwd",
+            "/a/b/up/../outside/stolen",
+            "symlink",
+            "/etc/passwd",
+            "/absdir/planted",
+            "mkdir",
+            "/a/b/up/planted",
+            "rm",
+            "/absdir/secret",
+            "stat",
+            "/abs",
+            "ls",
+            "/a/b/up",
         ],
     );
     let l = lines(&o);
@@ -244,13 +296,25 @@ fn writes_through_an_absolute_symlink_land_in_the_root() {
         &fs,
         0,
         &[
-            "symlink", "/etc/passwd", "/pw",
-            "append", "/pw", "added",
-            "symlink", "/etc/shadow", "/sh",
-            "write", "/sh", "created through a dangling link",
+            "symlink",
+            "/etc/passwd",
+            "/pw",
+            "append",
+            "/pw",
+            "added",
+            "symlink",
+            "/etc/shadow",
+            "/sh",
+            "write",
+            "/sh",
+            "created through a dangling link",
         ],
     );
-    assert!(lines(&o).iter().all(|l| l.ends_with(": ok")), "{:?}", lines(&o));
+    assert!(
+        lines(&o).iter().all(|l| l.ends_with(": ok")),
+        "{:?}",
+        lines(&o)
+    );
     assert_eq!(
         std::fs::read_to_string(w.root.join("etc/passwd")).unwrap(),
         "root:x:0:0:image:/root:/bin/sh\nadded"
@@ -270,25 +334,37 @@ fn listings_are_sorted_and_inode_numbers_follow_first_sight() {
         &fs,
         0,
         &[
-            "mkdir", "/d",
-            "write", "/d/zeta", "",
-            "write", "/d/Mid", "",
-            "write", "/d/b", "",
-            "write", "/d/alpha", "",
-            "write", "/d/_under", "",
-            "ls", "/d",
-            "ls", "/d",
-            "stat", "/d/zeta",
-            "fstat", "/d/zeta",
+            "mkdir",
+            "/d",
+            "write",
+            "/d/zeta",
+            "",
+            "write",
+            "/d/Mid",
+            "",
+            "write",
+            "/d/b",
+            "",
+            "write",
+            "/d/alpha",
+            "",
+            "write",
+            "/d/_under",
+            "",
+            "ls",
+            "/d",
+            "ls",
+            "/d",
+            "stat",
+            "/d/zeta",
+            "fstat",
+            "/d/zeta",
         ],
     );
     let l = lines(&o);
     // Created in the order zeta, Mid, b, alpha, _under: inodes 2 (/d) then
     // 3..7 (the root is 1). Listed bytewise: uppercase, `_`, lowercase.
-    assert_eq!(
-        l[6],
-        "ls /d: .=2 ..=1 Mid=4 _under=7 alpha=6 b=5 zeta=3"
-    );
+    assert_eq!(l[6], "ls /d: .=2 ..=1 Mid=4 _under=7 alpha=6 b=5 zeta=3");
     assert_eq!(l[7].replace("ls /d: ", ""), l[6].replace("ls /d: ", ""));
     assert!(l[8].contains(" ino=3 "), "{}", l[8]);
     assert!(l[9].contains(" ino=3 "), "{}", l[9]);
@@ -318,16 +394,17 @@ fn hard_links_share_an_inode_number_and_renames_keep_it() {
         &fs,
         0,
         &[
-            "write", "/f", "data",
-            "ln", "/f", "/g",
-            "mv", "/g", "/a/h",
-            "stat", "/f",
-            "stat", "/a/h",
-            "read", "/a/h",
+            "write", "/f", "data", "ln", "/f", "/g", "mv", "/g", "/a/h", "stat", "/f", "stat",
+            "/a/h", "read", "/a/h",
         ],
     );
     let l = lines(&o);
-    let ino = |s: &str| s.split(' ').find(|w| w.starts_with("ino=")).unwrap().to_owned();
+    let ino = |s: &str| {
+        s.split(' ')
+            .find(|w| w.starts_with("ino="))
+            .unwrap()
+            .to_owned()
+    };
     assert_eq!(ino(&l[3]), ino(&l[4]));
     assert!(l[3].contains(" nlink=2 "), "{}", l[3]);
     assert_eq!(l[5], "read /a/h: data");
@@ -336,18 +413,34 @@ fn hard_links_share_an_inode_number_and_renames_keep_it() {
 /// Every time the guest sees, in a form that can be compared across runs.
 fn timeline_ops() -> Vec<&'static str> {
     vec![
-        "write", "/new", "x",
-        "mkdir", "/newdir",
-        "append", "/etc/passwd", "more",
-        "symlink", "/new", "/ln",
-        "settime", "/new", "1234",
-        "stat", "/new",
-        "stat", "/newdir",
-        "stat", "/etc/passwd",
-        "lstat", "/ln",
-        "stat", "/a/b",
-        "stat", "/",
-        "fstat", "/etc/passwd",
+        "write",
+        "/new",
+        "x",
+        "mkdir",
+        "/newdir",
+        "append",
+        "/etc/passwd",
+        "more",
+        "symlink",
+        "/new",
+        "/ln",
+        "settime",
+        "/new",
+        "1234",
+        "stat",
+        "/new",
+        "stat",
+        "/newdir",
+        "stat",
+        "/etc/passwd",
+        "lstat",
+        "/ln",
+        "stat",
+        "/a/b",
+        "stat",
+        "/",
+        "fstat",
+        "/etc/passwd",
     ]
 }
 
@@ -416,16 +509,32 @@ fn the_change_record_names_what_the_step_did() {
         &fs,
         0,
         &[
-            "read", "/etc/passwd",
-            "write", "/new", "x",
-            "append", "/etc/passwd", "more",
-            "mkdir", "/d",
-            "symlink", "/etc/passwd", "/d/pw",
-            "rm", "/old",
-            "mv", "/a/moveme", "/d/moved",
-            "ln", "/new", "/a/b/hard",
-            "settime", "/d/moved", "5",
-            "stat", "/a",
+            "read",
+            "/etc/passwd",
+            "write",
+            "/new",
+            "x",
+            "append",
+            "/etc/passwd",
+            "more",
+            "mkdir",
+            "/d",
+            "symlink",
+            "/etc/passwd",
+            "/d/pw",
+            "rm",
+            "/old",
+            "mv",
+            "/a/moveme",
+            "/d/moved",
+            "ln",
+            "/new",
+            "/a/b/hard",
+            "settime",
+            "/d/moved",
+            "5",
+            "stat",
+            "/a",
         ],
     );
     let c = fs.changes();
@@ -450,8 +559,65 @@ fn a_root_path_alone_gets_a_fresh_filesystem_per_run() {
     let o = runtime().run(&fsprobe(), inv).expect("run");
     assert_eq!(
         lines(&o),
-        ["symlink /etc/passwd /x: ok", "read /x: root:x:0:0:image:/root:/bin/sh"]
+        [
+            "symlink /etc/passwd /x: ok",
+            "read /x: root:x:0:0:image:/root:/bin/sh"
+        ]
     );
     let c = o.changes.expect("changes");
     assert_eq!(c.created, BTreeSet::from(["/x".to_string()]));
+}
+
+#[test]
+fn loops_and_misuse_give_posix_errors() {
+    let w = world();
+    let fs = open(&w.root);
+    let o = run_in(
+        &fs,
+        0,
+        &[
+            "symlink",
+            "/loop",
+            "/loop",
+            "read",
+            "/loop",
+            "symlink",
+            "/etc/passwd",
+            "/pw",
+            "read",
+            "/pw/",
+            "mkdir",
+            "/etc",
+            "rm",
+            "/a",
+            "rmdir",
+            "/etc/passwd",
+            "rmdir",
+            "/a",
+            "mv",
+            "/a",
+            "/a/b/inside",
+            "readlink",
+            "/etc/passwd",
+            "symlink",
+            "/x",
+            "/etc",
+        ],
+    );
+    assert_eq!(
+        lines(&o),
+        [
+            "symlink /loop /loop: ok",
+            "read /loop: err=32",
+            "symlink /etc/passwd /pw: ok",
+            "read /pw/: err=54",
+            "mkdir /etc: err=20",
+            "rm /a: err=31",
+            "rmdir /etc/passwd: err=54",
+            "rmdir /a: err=55",
+            "mv /a /a/b/inside: err=28",
+            "readlink /etc/passwd: err=28",
+            "symlink /x /etc: err=20",
+        ]
+    );
 }

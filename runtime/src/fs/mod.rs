@@ -157,11 +157,9 @@ impl Rootfs {
             path: host_dir.to_owned(),
             source,
         };
-        let root = cap_primitives::fs::open_ambient_dir(
-            host_dir,
-            cap_primitives::ambient_authority(),
-        )
-        .map_err(open_err)?;
+        let root =
+            cap_primitives::fs::open_ambient_dir(host_dir, cap_primitives::ambient_authority())
+                .map_err(open_err)?;
         let inner = Inner {
             host_dir: host_dir.to_owned(),
             root,

@@ -452,6 +452,8 @@ fn path_bytes(s: &std::ffi::OsStr) -> Result<Vec<u8>, Errno> {
     }
     #[cfg(not(unix))]
     {
-        s.to_str().map(|s| s.as_bytes().to_vec()).ok_or(Errno::ILSEQ)
+        s.to_str()
+            .map(|s| s.as_bytes().to_vec())
+            .ok_or(Errno::ILSEQ)
     }
 }

@@ -197,3 +197,59 @@ pub(crate) fn join(dir: &str, name: &str) -> String {
         format!("{dir}/{name}")
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> (tempfile::TempDir, File) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+        std::fs::write(root.join("usr/lib/f"), "f").unwrap();
+        symlink("/usr/lib", root.join("lib")).unwrap();
+        symlink("../..", root.join("usr/lib/up")).unwrap();
+        symlink("/", root.join("usr/slash")).unwrap();
+        symlink("loop2", root.join("loop1")).unwrap();
+        symlink("/loop1", root.join("loop2")).unwrap();
+        let dir = cap_primitives::fs::open_ambient_dir(&root, cap_primitives::ambient_authority())
+            .unwrap();
+        (tmp, dir)
+    }
+
+    fn canon(root: &File, start: &str, path: &str, follow: bool) -> Result<String, Errno> {
+        resolve(root, start, path, follow).map(|r| r.path)
+    }
+
+    #[test]
+    fn canonical_paths_follow_chroot_rules() {
+        let (_tmp, root) = tree();
+        assert_eq!(canon(&root, "/", "lib/f", true).unwrap(), "/usr/lib/f");
+        assert_eq!(canon(&root, "/usr", "lib/./f", true).unwrap(), "/usr/lib/f");
+        assert_eq!(canon(&root, "/", "../../../usr", true).unwrap(), "/usr");
+        assert_eq!(
+            canon(&root, "/usr/lib", "up/up/up/usr", true).unwrap(),
+            "/usr"
+        );
+        assert_eq!(canon(&root, "/", "usr/slash/..", true).unwrap(), "/");
+        assert_eq!(canon(&root, "/", "usr/slash", true).unwrap(), "/");
+        assert_eq!(canon(&root, "/", "usr/slash", false).unwrap(), "/usr/slash");
+        assert_eq!(canon(&root, "/usr", "/lib", false).unwrap(), "/lib");
+        assert_eq!(
+            canon(&root, "/", "lib/missing", true).unwrap(),
+            "/usr/lib/missing"
+        );
+    }
+
+    #[test]
+    fn bad_paths_give_posix_errors() {
+        let (_tmp, root) = tree();
+        assert_eq!(canon(&root, "/", "loop1", true), Err(Errno::LOOP));
+        assert_eq!(canon(&root, "/", "loop1", false).unwrap(), "/loop1");
+        assert_eq!(canon(&root, "/", "usr/lib/f/x", true), Err(Errno::NOTDIR));
+        assert_eq!(canon(&root, "/", "usr/lib/f/", true), Err(Errno::NOTDIR));
+        assert_eq!(canon(&root, "/", "nope/x", true), Err(Errno::NOENT));
+        assert_eq!(canon(&root, "/", "", true), Err(Errno::NOENT));
+    }
+}

@@ -154,9 +154,7 @@ fn guest_str(data: &[u8], ptr: i32, len: i32) -> Result<String, Errno> {
 
 fn slice(data: &[u8], ptr: i32, len: i32) -> Result<&[u8], Errno> {
     let start = ptr as u32 as usize;
-    let end = start
-        .checked_add(len as u32 as usize)
-        .ok_or(Errno::FAULT)?;
+    let end = start.checked_add(len as u32 as usize).ok_or(Errno::FAULT)?;
     data.get(start..end).ok_or(Errno::FAULT)
 }
 
@@ -224,7 +222,10 @@ fn delegate_open(
 }
 
 /// wasmtime-wasi's `fd_filestat_get` into a scratch memory.
-fn delegate_fd_filestat(wasi: &mut WasiP1Ctx, fd: i32) -> wasmtime::Result<Result<[u8; 64], Errno>> {
+fn delegate_fd_filestat(
+    wasi: &mut WasiP1Ctx,
+    fd: i32,
+) -> wasmtime::Result<Result<[u8; 64], Errno>> {
     let mut scratch = vec![0u8; 8 + 64];
     let errno = in_tokio(p1::fd_filestat_get(
         wasi,
@@ -344,10 +345,9 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
                 let (ino, dir) = match inner.opened(&target, write, now) {
                     Ok(x) => x,
                     Err(e) => {
-                        let _ = in_tokio(wasi.fd_close(
-                            &mut GuestMemory::Unshared(&mut []),
-                            new_fd.into(),
-                        ));
+                        let _ = in_tokio(
+                            wasi.fd_close(&mut GuestMemory::Unshared(&mut []), new_fd.into()),
+                        );
                         return code(Err(e));
                     }
                 };
@@ -430,7 +430,13 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
     linker.func_wrap(
         MODULE,
         "fd_readdir",
-        |mut caller: Caller<'_, T>, fd: i32, buf: i32, buf_len: i32, cookie: i64, used: i32| -> Ret {
+        |mut caller: Caller<'_, T>,
+         fd: i32,
+         buf: i32,
+         buf_len: i32,
+         cookie: i64,
+         used: i32|
+         -> Ret {
             with(&mut caller, |data, wasi, view| {
                 let Some(view) = view.filter(|v| v.has(fd)) else {
                     return in_tokio(p1::fd_readdir(
@@ -501,7 +507,14 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
     linker.func_wrap(
         MODULE,
         "path_rename",
-        |mut caller: Caller<'_, T>, fd: i32, old: i32, old_len: i32, new_fd: i32, new: i32, new_len: i32| -> Ret {
+        |mut caller: Caller<'_, T>,
+         fd: i32,
+         old: i32,
+         old_len: i32,
+         new_fd: i32,
+         new: i32,
+         new_len: i32|
+         -> Ret {
             with(&mut caller, |data, wasi, view| {
                 let Some(view) = view else {
                     return in_tokio(p1::path_rename(
@@ -517,7 +530,10 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
                 };
                 code((|| {
                     let (s1, s2) = (view.dir(fd)?, view.dir(new_fd)?);
-                    let (p1, p2) = (guest_str(data, old, old_len)?, guest_str(data, new, new_len)?);
+                    let (p1, p2) = (
+                        guest_str(data, old, old_len)?,
+                        guest_str(data, new, new_len)?,
+                    );
                     let now = view.now();
                     let (from, to) = view.fs.rename((&s1, &p1), (&s2, &p2), now)?;
                     view.renamed(&from, &to);
@@ -530,7 +546,15 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
     linker.func_wrap(
         MODULE,
         "path_link",
-        |mut caller: Caller<'_, T>, fd: i32, flags: i32, old: i32, old_len: i32, new_fd: i32, new: i32, new_len: i32| -> Ret {
+        |mut caller: Caller<'_, T>,
+         fd: i32,
+         flags: i32,
+         old: i32,
+         old_len: i32,
+         new_fd: i32,
+         new: i32,
+         new_len: i32|
+         -> Ret {
             with(&mut caller, |data, wasi, view| {
                 let Some(view) = view else {
                     return in_tokio(p1::path_link(
@@ -547,7 +571,10 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
                 };
                 code((|| {
                     let (s1, s2) = (view.dir(fd)?, view.dir(new_fd)?);
-                    let (p1, p2) = (guest_str(data, old, old_len)?, guest_str(data, new, new_len)?);
+                    let (p1, p2) = (
+                        guest_str(data, old, old_len)?,
+                        guest_str(data, new, new_len)?,
+                    );
                     let follow = flags & LOOKUP_FOLLOW != 0;
                     view.fs.link((&s1, &p1, follow), (&s2, &p2), view.now())
                 })())
@@ -558,7 +585,13 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
     linker.func_wrap(
         MODULE,
         "path_symlink",
-        |mut caller: Caller<'_, T>, old: i32, old_len: i32, fd: i32, new: i32, new_len: i32| -> Ret {
+        |mut caller: Caller<'_, T>,
+         old: i32,
+         old_len: i32,
+         fd: i32,
+         new: i32,
+         new_len: i32|
+         -> Ret {
             with(&mut caller, |data, wasi, view| {
                 let Some(view) = view else {
                     return in_tokio(p1::path_symlink(
@@ -584,7 +617,14 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
     linker.func_wrap(
         MODULE,
         "path_readlink",
-        |mut caller: Caller<'_, T>, fd: i32, path: i32, len: i32, buf: i32, buf_len: i32, used: i32| -> Ret {
+        |mut caller: Caller<'_, T>,
+         fd: i32,
+         path: i32,
+         len: i32,
+         buf: i32,
+         buf_len: i32,
+         used: i32|
+         -> Ret {
             with(&mut caller, |data, wasi, view| {
                 let Some(view) = view else {
                     return in_tokio(p1::path_readlink(
@@ -613,7 +653,15 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
     linker.func_wrap(
         MODULE,
         "path_filestat_set_times",
-        |mut caller: Caller<'_, T>, fd: i32, flags: i32, path: i32, len: i32, atim: i64, mtim: i64, fst: i32| -> Ret {
+        |mut caller: Caller<'_, T>,
+         fd: i32,
+         flags: i32,
+         path: i32,
+         len: i32,
+         atim: i64,
+         mtim: i64,
+         fst: i32|
+         -> Ret {
             with(&mut caller, |data, wasi, view| {
                 let Some(view) = view else {
                     return in_tokio(p1::path_filestat_set_times(
@@ -633,7 +681,8 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
                     let p = guest_str(data, path, len)?;
                     let now = view.now();
                     let set = set_times_arg(atim, mtim, fst, now)?;
-                    view.fs.set_times((&start, &p, flags & LOOKUP_FOLLOW != 0), set, now)
+                    view.fs
+                        .set_times((&start, &p, flags & LOOKUP_FOLLOW != 0), set, now)
                 })())
             })
         },
@@ -693,7 +742,7 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
         MODULE,
         "fd_close",
         |mut caller: Caller<'_, T>, fd: i32| -> Ret {
-            with(&mut caller, |data, wasi, mut view| {
+            with(&mut caller, |data, wasi, view| {
                 if let Some(v) = view.as_deref() {
                     if fd as u32 == v.root_fd {
                         // kiln's path_open needs the root preopen; the guest
@@ -702,7 +751,7 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
                     }
                 }
                 let errno = in_tokio(p1::fd_close(wasi, &mut GuestMemory::Unshared(data), fd))?;
-                if let (0, Some(v)) = (errno, view.as_deref_mut()) {
+                if let (0, Some(v)) = (errno, view) {
                     v.fds.remove(&(fd as u32));
                 }
                 Ok(errno)
@@ -714,15 +763,19 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
         MODULE,
         "fd_renumber",
         |mut caller: Caller<'_, T>, from: i32, to: i32| -> Ret {
-            with(&mut caller, |data, wasi, mut view| {
+            with(&mut caller, |data, wasi, view| {
                 if let Some(v) = view.as_deref() {
                     if from as u32 == v.root_fd || to as u32 == v.root_fd {
                         return code(Err(Errno::NOTSUP));
                     }
                 }
-                let errno =
-                    in_tokio(p1::fd_renumber(wasi, &mut GuestMemory::Unshared(data), from, to))?;
-                if let (0, Some(v)) = (errno, view.as_deref_mut()) {
+                let errno = in_tokio(p1::fd_renumber(
+                    wasi,
+                    &mut GuestMemory::Unshared(data),
+                    from,
+                    to,
+                ))?;
+                if let (0, Some(v)) = (errno, view) {
                     v.fds.remove(&(to as u32));
                     if let Some(e) = v.fds.remove(&(from as u32)) {
                         v.fds.insert(to as u32, e);

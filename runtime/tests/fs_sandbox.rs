@@ -621,3 +621,53 @@ fn loops_and_misuse_give_posix_errors() {
         ]
     );
 }
+
+#[test]
+fn descriptor_relative_operations_use_the_descriptors_image_path() {
+    let w = world();
+    for p in ["t/x", "t/sub/y", "t/sub/deeper/z"] {
+        let host = w.root.join(p);
+        std::fs::create_dir_all(host.parent().unwrap()).unwrap();
+        std::fs::write(host, p).unwrap();
+    }
+    std::fs::create_dir(w.root.join("held")).unwrap();
+    let fs = open(&w.root);
+    let o = run_in(
+        &fs,
+        0,
+        &[
+            "rmtree",
+            "/t",
+            "heldmv",
+            "/held",
+            "/moved",
+            "read",
+            "/moved/child",
+        ],
+    );
+    assert_eq!(
+        lines(&o),
+        [
+            "rmtree /t: ok",
+            "heldmv /held /moved: ok",
+            "read /moved/child: "
+        ]
+    );
+    assert!(!w.root.join("t").exists());
+    assert!(w.root.join("moved/child").is_file());
+    let c = fs.changes();
+    let removed: Vec<&str> = c.removed.iter().map(String::as_str).collect();
+    assert_eq!(
+        removed,
+        [
+            "/held",
+            "/t",
+            "/t/sub",
+            "/t/sub/deeper",
+            "/t/sub/deeper/z",
+            "/t/sub/y",
+            "/t/x"
+        ]
+    );
+    assert!(c.created.contains("/moved/child"), "{c:?}");
+}

@@ -56,7 +56,17 @@ impl Errno {
             Errno::NOTEMPTY => "ENOTEMPTY",
             Errno::PERM => "EPERM",
             Errno::XDEV => "EXDEV",
-            _ => "EIO",
+            Errno::BUSY => "EBUSY",
+            Errno::IO => "EIO",
+            Errno::MLINK => "EMLINK",
+            Errno::NAMETOOLONG => "ENAMETOOLONG",
+            Errno::NOMEM => "ENOMEM",
+            Errno::NOSPC => "ENOSPC",
+            Errno::NOSYS => "ENOSYS",
+            Errno::NOTSUP => "ENOTSUP",
+            Errno::OVERFLOW => "EOVERFLOW",
+            Errno::ROFS => "EROFS",
+            _ => "E?",
         }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Operations: write P TEXT, append P TEXT, read P, touch P, mkdir P, rm P,
 //! rmdir P, mv A B, ln A B, symlink TARGET P, readlink P, stat P, lstat P,
-//! fstat P, ls P, settime P SECS.
+//! fstat P, ls P, settime P SECS, rmtree P, heldmv A B.
 
 use std::fs;
 use std::io::Write;
@@ -14,6 +14,18 @@ extern "C" {
     fn fd_readdir(fd: u32, buf: *mut u8, len: u32, cookie: u64, used: *mut u32) -> u16;
     fn path_filestat_get(fd: u32, flags: u32, path: *const u8, len: u32, out: *mut u8) -> u16;
     fn fd_filestat_get(fd: u32, out: *mut u8) -> u16;
+    fn path_open(
+        fd: u32,
+        dirflags: u32,
+        path: *const u8,
+        len: u32,
+        oflags: u16,
+        base: u64,
+        inheriting: u64,
+        fdflags: u16,
+        out: *mut u32,
+    ) -> u16;
+    fn fd_close(fd: u32) -> u16;
     fn path_symlink(old: *const u8, old_len: u32, fd: u32, new: *const u8, new_len: u32) -> u16;
 }
 
@@ -27,7 +39,7 @@ fn main() {
     while i < args.len() {
         let op = args[i].as_str();
         let arity = match op {
-            "write" | "append" | "mv" | "ln" | "symlink" | "settime" => 2,
+            "write" | "append" | "mv" | "ln" | "symlink" | "settime" | "heldmv" => 2,
             _ => 1,
         };
         let a: Vec<&str> = args[i + 1..(i + 1 + arity).min(args.len())]
@@ -103,6 +115,24 @@ fn run(op: &str, a: &[&str]) -> std::io::Result<String> {
             filestat(&buf)
         }
         "ls" => ls(a[0])?,
+        "rmtree" => {
+            fs::remove_dir_all(a[0])?;
+            "ok".into()
+        }
+        "heldmv" => {
+            // Holds directory A open, renames it to B, then creates `child`
+            // relative to the held descriptor: it must land in B.
+            let dir = fs::File::open(a[0])?;
+            fs::rename(a[0], a[1])?;
+            let mut fd = 0u32;
+            let name = "child";
+            let write = (1u64 << 6) | (1 << 1);
+            errno(unsafe {
+                path_open(dir.as_raw_fd() as u32, 0, name.as_ptr(), name.len() as u32, 1, write, 0, 0, &mut fd)
+            })?;
+            errno(unsafe { fd_close(fd) })?;
+            "ok".into()
+        }
         "settime" => {
             let secs: u64 = a[1].parse().map_err(|_| std::io::Error::other("bad secs"))?;
             let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);

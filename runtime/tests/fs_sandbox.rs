@@ -248,6 +248,10 @@ fn hostile_symlinks_in_the_image_never_reach_the_host() {
             "/abs",
             "ls",
             "/a/b/up",
+            "ls",
+            "/absdir",
+            "readlink",
+            "/absdir",
         ],
     );
     let l = lines(&o);
@@ -281,6 +285,9 @@ fn hostile_symlinks_in_the_image_never_reach_the_host() {
     assert!(l[13].ends_with(ENOENT), "{}", l[13]);
     assert!(l[14].ends_with(ENOENT), "{}", l[14]);
     assert!(l[15].starts_with("ls /a/b/up: .=1 ..=1 a="), "{}", l[15]);
+    assert_eq!(l[16], format!("ls /absdir: {ENOENT}"));
+    // Reading the link text is fine: it is the image's data.
+    assert_eq!(l[17], format!("readlink /absdir: {}", w.outside.display()));
     w.assert_outside_untouched();
     assert_eq!(
         std::fs::read_to_string(w.root.join("etc/passwd")).unwrap(),

@@ -1,6 +1,7 @@
 //! What one run of a program gets: argv, environment, stdio, the directory
 //! mounted at `/`, the step's epoch and seed, and its limits.
 
+use crate::fs::Rootfs;
 use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -61,11 +62,13 @@ pub struct Invocation {
     pub stdout: Output,
     /// Standard error.
     pub stderr: Output,
-    /// Host directory mounted at `/` (read-write), or no filesystem at all.
-    ///
-    /// This slice uses wasmtime-wasi's plain preopen, which refuses absolute
-    /// symlinks; the chroot-semantics filesystem of the RUN issue replaces it.
+    /// Host directory mounted at `/` (read-write, chroot semantics), or no
+    /// filesystem at all. A fresh [`Rootfs`] is opened for this run; use
+    /// `rootfs` to share one across the commands of a step.
     pub root: Option<PathBuf>,
+    /// The step's filesystem, shared by its commands; takes precedence over
+    /// `root`.
+    pub rootfs: Option<Rootfs>,
     /// Seconds since 1970 that the wall clock starts at.
     pub source_date_epoch: u64,
     /// Seed of the guest's random bytes (the step's identity).
@@ -87,6 +90,7 @@ impl Invocation {
             stdout: Output::default(),
             stderr: Output::default(),
             root: None,
+            rootfs: None,
             source_date_epoch: 0,
             seed: [0; 32],
             memory_limit: DEFAULT_MEMORY_LIMIT,

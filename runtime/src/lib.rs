@@ -27,15 +27,19 @@
 //! # }
 //! ```
 //!
-//! Not yet here (later slices of the RUN issue): the chroot-semantics
-//! filesystem (a host directory is mounted at `/` with wasmtime-wasi's own
-//! preopen, which refuses absolute symlinks), kiln's mode/ownership host API,
-//! sorted directory listings and virtual inode numbers and mtimes, the shell.
+//! A host directory given as `root` (or a shared [`Rootfs`]) is the guest's
+//! `/` with chroot semantics: absolute symlinks resolve inside it, `..` stops
+//! at `/`, listings are sorted, inode numbers and times are virtual, and the
+//! [`Changes`] a run made are recorded (see [`fs`]).
+//!
+//! Not yet here (later slices of the RUN issue): kiln's mode/ownership host
+//! API, bind/cache/tmpfs mounts.
 
 mod cache;
 mod clock;
 mod engine;
 mod error;
+pub mod fs;
 mod invocation;
 mod limits;
 mod magic;
@@ -47,6 +51,7 @@ pub use cache::CacheStats;
 pub use clock::{VirtualClock, TICK as CLOCK_TICK};
 pub use engine::{MAX_WASM_STACK, WASMTIME_VERSION};
 pub use error::{RunError, RuntimeError, TrapKind};
+pub use fs::{Changes, Rootfs, RootfsOptions};
 pub use invocation::{Invocation, Output, Stdin, DEFAULT_CAPTURE_LIMIT, DEFAULT_MEMORY_LIMIT};
 pub use magic::{check_wasm, is_wasm};
 pub use runtime::{Outcome, Program, Runtime, RuntimeConfig};

@@ -4,6 +4,8 @@ use crate::cache::{CacheStats, ModuleCache};
 use crate::clock::VirtualClock;
 use crate::engine::{build_engine, engine_fingerprint};
 use crate::error::{RunError, RuntimeError, TrapKind};
+use crate::fs::wasi::{FsHost, FsView};
+use crate::fs::{Changes, Rootfs, RootfsOptions};
 use crate::invocation::{Invocation, Output, Stdin};
 use crate::limits::MemoryLimiter;
 use crate::magic::check_wasm;
@@ -33,7 +35,17 @@ pub struct RuntimeConfig {
 pub(crate) struct StepState {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
+    fs: Option<FsView>,
 }
+
+impl FsHost for StepState {
+    fn parts(&mut self) -> (&mut WasiP1Ctx, Option<&mut FsView>) {
+        (&mut self.wasi, self.fs.as_mut())
+    }
+}
+
+/// The descriptor of the root preopen: the first after stdin, stdout, stderr.
+const ROOT_FD: u32 = 3;
 
 /// A loaded program, ready to instantiate many times.
 #[derive(Clone)]
@@ -76,6 +88,10 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     /// Virtual time that passed during the run.
     pub virtual_elapsed: Duration,
+    /// What the run's filesystem recorded as changed (all runs so far, when
+    /// the [`Rootfs`] is shared through [`Invocation::rootfs`]); `None`
+    /// without a filesystem.
+    pub changes: Option<Changes>,
 }
 
 /// kiln's WASI sandbox. Cheap to share across threads (`&Runtime`): a
@@ -206,13 +222,31 @@ impl Runtime {
         b.stdout(out_stream);
         let (err_stream, stderr) = output_stream(inv.stderr);
         b.stderr(err_stream);
-        if let Some(root) = &inv.root {
+        let rootfs = match (inv.rootfs, &inv.root) {
+            (Some(fs), _) => Some(fs),
+            (None, Some(root)) => Some(
+                Rootfs::open(
+                    root,
+                    RootfsOptions {
+                        source_date_epoch: inv.source_date_epoch,
+                        recorded_mtime: None,
+                    },
+                )
+                .map_err(|e| setup(e.to_string()))?,
+            ),
+            (None, None) => None,
+        };
+        if let Some(fs) = &rootfs {
+            let root = fs.host_dir();
             b.preopened_dir(root, "/", FsPerms::ReadWrite)
                 .map_err(|e| setup(format!("cannot open {} as /: {e:#}", root.display())))?;
         }
         let state = StepState {
             wasi: b.build_p1(),
             limiter: MemoryLimiter::new(inv.memory_limit),
+            fs: rootfs
+                .as_ref()
+                .map(|fs| FsView::new(fs, clock.clone(), ROOT_FD)),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -238,6 +272,7 @@ impl Runtime {
             stdout: stdout.map(|p| p.contents().to_vec()).unwrap_or_default(),
             stderr: stderr.map(|p| p.contents().to_vec()).unwrap_or_default(),
             virtual_elapsed: clock.elapsed(),
+            changes: rootfs.map(|fs| fs.changes()),
         })
     }
 
@@ -265,7 +300,8 @@ fn output_stream(out: Output) -> (Box<dyn StdoutStream + Sync>, Option<MemoryOut
 }
 
 /// The WASI p1 imports, with `proc_exit` shadowed so every status 0-255
-/// passes through (wasmtime-wasi traps on >= 126).
+/// passes through (wasmtime-wasi traps on >= 126), and the path, listing and
+/// metadata functions shadowed by kiln's filesystem.
 fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<StepState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StepState| &mut s.wasi)?;
@@ -277,6 +313,7 @@ fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<StepState>> {
             Err(wasmtime::Error::new(I32Exit(status)))
         },
     )?;
+    crate::fs::wasi::add_to_linker(&mut linker)?;
     linker.allow_shadowing(false);
     Ok(linker)
 }

@@ -22,7 +22,10 @@ fn main() {
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [name, module, locale] = fields[..] else {
-            panic!("applets.txt:{}: want NAME MODULE LOCALE, got {line:?}", n + 1);
+            panic!(
+                "applets.txt:{}: want NAME MODULE LOCALE, got {line:?}",
+                n + 1
+            );
         };
         applets.push((name, module, locale));
     }
@@ -44,7 +47,8 @@ fn main() {
         );
     }
 
-    let mut out = String::from("/// Every applet, sorted by name.\nstatic APPLETS: &[Applet] = &[\n");
+    let mut out =
+        String::from("/// Every applet, sorted by name.\nstatic APPLETS: &[Applet] = &[\n");
     for (name, module, locale) in &applets {
         let locale = if *locale == "-" {
             "None".to_owned()

@@ -172,6 +172,7 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
     ] {
         cmd.env_remove(key);
     }
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(guest));
     let out = cmd
         .output()
         .unwrap_or_else(|e| fail(&format!("cannot run cargo to build the toolbox: {e}")));
@@ -193,4 +194,23 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
         .join(WASM_TARGET)
         .join("release")
         .join(format!("{TOOLBOX}.wasm"))
+}
+
+/// Panic locations name source files; without remapping the toolbox would
+/// carry this machine's CARGO_HOME and checkout path, so its bytes (and every
+/// cache key that includes its digest) would differ between machines.
+fn remap_flags(guest: &Path) -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut flags = Vec::new();
+    if let Some(home) = cargo_home {
+        flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+    }
+    flags.push(format!(
+        "--remap-path-prefix={}=/guest-tools",
+        guest.display()
+    ));
+    // CARGO_ENCODED_RUSTFLAGS separates flags with 0x1f.
+    flags.join("\u{1f}")
 }

@@ -27,7 +27,7 @@ fn main() {
 }
 
 fn dispatch(args: Vec<OsString>) -> i32 {
-    let invoked = args.first().map(|a| basename(a)).unwrap_or_default();
+    let invoked = args.first().map(basename).unwrap_or_default();
     if let Some(applet) = find(&invoked) {
         return run(applet, args);
     }

@@ -21,7 +21,9 @@ fn main() {
 
     write_names(&guest, &out_dir);
     check_target_installed();
-    let wasm = build_toolbox(&guest, &inner_target_dir(&out_dir));
+    let target_dir = inner_target_dir(&out_dir);
+    share_lock_file(&guest, &target_dir);
+    let wasm = build_toolbox(&guest, &target_dir);
     let dest = out_dir.join("toolbox.wasm");
     if let Err(e) = std::fs::copy(&wasm, &dest) {
         fail(&format!(
@@ -119,6 +121,25 @@ fn inner_target_dir(out_dir: &Path) -> PathBuf {
         .or_else(|| out_dir.ancestors().nth(3))
         .unwrap_or(out_dir);
     root.join(TOOLBOX)
+}
+
+/// uucore's build script embeds the messages of the utilities it finds and
+/// reruns only when the first `Cargo.lock` above its OUT_DIR changes. Put
+/// the toolbox's lock file there (rewritten only when it differs, so cargo
+/// sees no change otherwise); without it an applet added later would print
+/// raw message ids until uucore happened to be rebuilt.
+fn share_lock_file(guest: &Path, target_dir: &Path) {
+    let lock = guest.join("Cargo.lock");
+    let bytes = std::fs::read(&lock)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", lock.display())));
+    let dest = target_dir.join("Cargo.lock");
+    if std::fs::read(&dest).ok().as_deref() == Some(&bytes[..]) {
+        return;
+    }
+    let written = std::fs::create_dir_all(target_dir).and_then(|()| std::fs::write(&dest, &bytes));
+    if let Err(e) = written {
+        fail(&format!("cannot write {}: {e}", dest.display()));
+    }
 }
 
 /// Runs the inner `cargo build` and returns the path of the module.

@@ -282,3 +282,34 @@ fn second_runtime_loads_the_toolbox_from_the_disk_cache() {
     assert_eq!(outcome.end.ok(), Some(0));
     assert_eq!(outcome.stdout, b"cached\n");
 }
+
+#[test]
+fn tac_reverses_lines() {
+    let input = b"1\n2\n3\n";
+    let ours = ok(&["tac"], None, input);
+    assert_eq!(ours, "3\n2\n1\n");
+    if let Some(theirs) = gnu(&["tac"], Path::new("/"), input) {
+        assert_eq!(ours, theirs);
+    }
+}
+
+/// Every applet's messages are embedded: `--help` shows text, not the
+/// message ids (`ls-about`) uucore falls back to when they are missing.
+#[test]
+fn every_applet_has_its_messages() {
+    for name in toolbox::names() {
+        if ["[", "echo", "false", "true", "test", "sed"].contains(name) {
+            continue; // --help is an operand, or no message catalogue
+        }
+        let ran = run(&[name, "--help"], None, b"");
+        let out = ran.out();
+        assert_eq!(ran.status, 0, "{name} --help: {}", ran.stderr);
+        assert!(out.len() > 40, "{name} --help printed {out:?}");
+        for id in ["-about", "-usage"] {
+            assert!(
+                !out.contains(&format!("{name}{id}")),
+                "{name} --help shows a raw message id: {out}"
+            );
+        }
+    }
+}

@@ -71,6 +71,11 @@ fn find(name: &str) -> Option<&'static Applet> {
 
 fn run(applet: &Applet, args: Vec<OsString>) -> i32 {
     uucore::panic::mute_sigpipe_panic();
+    // WASI has no standard temporary directory (std::env::temp_dir panics
+    // there); tac, sort and others spool to one through the tempfile crate.
+    let tmp = std::env::var_os("TMPDIR").unwrap_or_else(|| "/tmp".into());
+    // It can only fail if already set, which nothing before here does.
+    let _ = tempfile::env::override_temp_dir(std::path::Path::new(&tmp));
     if let Some(locale) = applet.locale {
         if let Err(e) = uucore::locale::setup_localization(locale) {
             eprintln!("{}: cannot set up its messages: {e}", applet.name);

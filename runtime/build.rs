@@ -193,7 +193,13 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
     ] {
         cmd.env_remove(key);
     }
-    cmd.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(guest));
+    // Its own CARGO_HOME: uucore's build script embeds the messages of every
+    // `uu_*` crate unpacked beside it in the registry, so with the user's
+    // CARGO_HOME the toolbox's bytes would depend on what else was ever
+    // downloaded there. This one holds only what the lock file names.
+    let cargo_home = target_dir.join("cargo-home");
+    cmd.env("CARGO_HOME", &cargo_home);
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(&cargo_home, guest));
     let out = cmd
         .output()
         .unwrap_or_else(|e| fail(&format!("cannot run cargo to build the toolbox: {e}")));
@@ -218,20 +224,13 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
 }
 
 /// Panic locations name source files; without remapping the toolbox would
-/// carry this machine's CARGO_HOME and checkout path, so its bytes (and every
+/// carry this machine's target directory and checkout path, so its bytes (and every
 /// cache key that includes its digest) would differ between machines.
-fn remap_flags(guest: &Path) -> String {
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    let mut flags = Vec::new();
-    if let Some(home) = cargo_home {
-        flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
-    }
-    flags.push(format!(
-        "--remap-path-prefix={}=/guest-tools",
-        guest.display()
-    ));
+fn remap_flags(cargo_home: &Path, guest: &Path) -> String {
+    let flags = [
+        format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
+        format!("--remap-path-prefix={}=/guest-tools", guest.display()),
+    ];
     // CARGO_ENCODED_RUSTFLAGS separates flags with 0x1f.
     flags.join("\u{1f}")
 }

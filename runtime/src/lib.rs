@@ -64,3 +64,4 @@ pub fn run_unsupported_message(instruction: &str) -> String {
     )
 }
 pub mod shell;
+pub mod toolbox;

@@ -4,6 +4,7 @@
 use crate::fs::Rootfs;
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default per-instance linear-memory limit: 2 GiB.
@@ -47,10 +48,25 @@ impl Default for Output {
     }
 }
 
+/// A command a guest asks kiln to run (`kiln.spawn`: `find -exec`, `xargs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnRequest {
+    /// argv, including argv\[0\] as the guest wrote it (looked up in PATH).
+    pub argv: Vec<String>,
+    /// The child's whole environment.
+    pub env: Vec<(String, String)>,
+    /// The child's working directory (absolute image path).
+    pub cwd: String,
+}
+
+/// Runs a [`SpawnRequest`] with the calling guest's standard streams and
+/// returns its exit status. Whoever builds the [`Invocation`] knows those
+/// streams, so it supplies this.
+pub type Spawner = Arc<dyn Fn(SpawnRequest) -> u8 + Send + Sync>;
+
 /// One run of a WASI command. Nothing of the host leaks in: the guest sees
 /// exactly `args`, exactly `env`, virtual clocks from `source_date_epoch` and
 /// randomness from `seed`.
-#[derive(Debug)]
 pub struct Invocation {
     /// argv, including argv\[0\].
     pub args: Vec<String>,
@@ -77,6 +93,25 @@ pub struct Invocation {
     pub memory_limit: u64,
     /// Wall-clock limit of the run, if any (granularity 10 ms).
     pub timeout: Option<Duration>,
+    /// The working directory the guest gets from `kiln.cwd_get`.
+    pub cwd: String,
+    /// Runs commands for the guest (`kiln.spawn`); `None`: ENOSYS.
+    pub spawner: Option<Spawner>,
+}
+
+impl std::fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Invocation")
+            .field("args", &self.args)
+            .field("env", &self.env)
+            .field("root", &self.root)
+            .field("cwd", &self.cwd)
+            .field("source_date_epoch", &self.source_date_epoch)
+            .field("memory_limit", &self.memory_limit)
+            .field("timeout", &self.timeout)
+            .field("spawner", &self.spawner.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Invocation {
@@ -95,6 +130,8 @@ impl Invocation {
             seed: [0; 32],
             memory_limit: DEFAULT_MEMORY_LIMIT,
             timeout: None,
+            cwd: "/".into(),
+            spawner: None,
         }
     }
 }

@@ -41,6 +41,7 @@ mod engine;
 mod error;
 pub mod fs;
 mod invocation;
+pub mod kiln_api;
 mod limits;
 mod magic;
 mod random;
@@ -52,7 +53,9 @@ pub use clock::{VirtualClock, TICK as CLOCK_TICK};
 pub use engine::{MAX_WASM_STACK, WASMTIME_VERSION};
 pub use error::{RunError, RuntimeError, TrapKind};
 pub use fs::{Changes, Rootfs, RootfsOptions};
-pub use invocation::{Invocation, Output, Stdin, DEFAULT_CAPTURE_LIMIT, DEFAULT_MEMORY_LIMIT};
+pub use invocation::{
+    Invocation, Output, SpawnRequest, Spawner, Stdin, DEFAULT_CAPTURE_LIMIT, DEFAULT_MEMORY_LIMIT,
+};
 pub use magic::{check_wasm, is_wasm};
 pub use runtime::{Outcome, Program, Runtime, RuntimeConfig};
 

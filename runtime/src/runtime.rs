@@ -6,7 +6,8 @@ use crate::engine::{build_engine, engine_fingerprint};
 use crate::error::{RunError, RuntimeError, TrapKind};
 use crate::fs::wasi::{FsHost, FsView};
 use crate::fs::{Changes, Rootfs, RootfsOptions};
-use crate::invocation::{Invocation, Output, Stdin};
+use crate::invocation::{Invocation, Output, Spawner, Stdin};
+use crate::kiln_api::KilnHost;
 use crate::limits::MemoryLimiter;
 use crate::magic::check_wasm;
 use crate::random::seeded;
@@ -36,6 +37,17 @@ pub(crate) struct StepState {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
     fs: Option<FsView>,
+    cwd: String,
+    spawner: Option<Spawner>,
+}
+
+impl KilnHost for StepState {
+    fn cwd(&self) -> &str {
+        &self.cwd
+    }
+    fn spawner(&self) -> Option<Spawner> {
+        self.spawner.clone()
+    }
 }
 
 impl FsHost for StepState {
@@ -247,6 +259,8 @@ impl Runtime {
             fs: rootfs
                 .as_ref()
                 .map(|fs| FsView::new(fs, clock.clone(), ROOT_FD)),
+            cwd: inv.cwd,
+            spawner: inv.spawner,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -315,6 +329,7 @@ fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<StepState>> {
     )?;
     crate::fs::wasi::add_to_linker(&mut linker)?;
     linker.allow_shadowing(false);
+    crate::kiln_api::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

@@ -6,6 +6,8 @@
 use std::ffi::OsString;
 use std::io::Write as _;
 
+mod kiln_sys;
+
 /// One tool: its name, the uucore message set it needs, and its entry point.
 struct Applet {
     name: &'static str,
@@ -22,6 +24,7 @@ const SELF_NAME: &str = "kiln-toolbox";
 const NOT_FOUND: i32 = 127;
 
 fn main() {
+    kiln_sys::enter_cwd();
     let args: Vec<OsString> = std::env::args_os().collect();
     std::process::exit(dispatch(args));
 }

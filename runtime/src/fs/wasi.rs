@@ -145,20 +145,20 @@ fn code(r: Result<(), Errno>) -> Ret {
     })
 }
 
-fn guest_str(data: &[u8], ptr: i32, len: i32) -> Result<String, Errno> {
+pub(crate) fn guest_str(data: &[u8], ptr: i32, len: i32) -> Result<String, Errno> {
     let bytes = slice(data, ptr, len)?;
     std::str::from_utf8(bytes)
         .map(str::to_owned)
         .map_err(|_| Errno::ILSEQ)
 }
 
-fn slice(data: &[u8], ptr: i32, len: i32) -> Result<&[u8], Errno> {
+pub(crate) fn slice(data: &[u8], ptr: i32, len: i32) -> Result<&[u8], Errno> {
     let start = ptr as u32 as usize;
     let end = start.checked_add(len as u32 as usize).ok_or(Errno::FAULT)?;
     data.get(start..end).ok_or(Errno::FAULT)
 }
 
-fn put(data: &mut [u8], ptr: i32, bytes: &[u8]) -> Result<(), Errno> {
+pub(crate) fn put(data: &mut [u8], ptr: i32, bytes: &[u8]) -> Result<(), Errno> {
     let start = ptr as u32 as usize;
     let end = start.checked_add(bytes.len()).ok_or(Errno::FAULT)?;
     data.get_mut(start..end)

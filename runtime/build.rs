@@ -114,6 +114,12 @@ fn check_target_installed() {
 /// directory (found by cargo's CACHEDIR.TAG above OUT_DIR), so the inner
 /// build is incremental and shared by every profile of the outer one.
 fn inner_target_dir(out_dir: &Path) -> PathBuf {
+    // Several checkouts sharing one CARGO_TARGET_DIR (worktrees) would
+    // otherwise overwrite each other's toolbox: let each name its own.
+    println!("cargo:rerun-if-env-changed=KILN_TOOLBOX_TARGET_DIR");
+    if let Some(dir) = std::env::var_os("KILN_TOOLBOX_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
     let root = out_dir
         .ancestors()
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())

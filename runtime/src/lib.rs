@@ -67,4 +67,5 @@ pub fn run_unsupported_message(instruction: &str) -> String {
     )
 }
 pub mod shell;
+pub mod step;
 pub mod toolbox;

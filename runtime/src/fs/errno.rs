@@ -127,3 +127,22 @@ fn from_raw(code: i32) -> Option<Errno> {
         _ => return None,
     })
 }
+
+impl From<Errno> for io::Error {
+    /// For host-side callers (the shell's redirections): the kind where one
+    /// fits, and the errno's text.
+    fn from(e: Errno) -> io::Error {
+        use io::ErrorKind as K;
+        let (kind, text) = match e {
+            Errno::NOENT => (K::NotFound, "No such file or directory"),
+            Errno::ACCES | Errno::PERM => (K::PermissionDenied, "Permission denied"),
+            Errno::EXIST => (K::AlreadyExists, "File exists"),
+            Errno::NOTDIR => (K::NotADirectory, "Not a directory"),
+            Errno::ISDIR => (K::IsADirectory, "Is a directory"),
+            Errno::LOOP => (K::Other, "Too many levels of symbolic links"),
+            Errno::NOTEMPTY => (K::DirectoryNotEmpty, "Directory not empty"),
+            _ => return io::Error::other(e.to_string()),
+        };
+        io::Error::new(kind, text)
+    }
+}

@@ -19,12 +19,14 @@
 //! gives, never the host's; directories show size 4096 and link count 1.
 
 mod errno;
+mod host;
 mod ops;
 mod resolve;
 mod state;
 pub(crate) mod wasi;
 
 pub use errno::Errno;
+pub use host::WriteMode;
 pub use state::{Changes, Times};
 
 use state::State;

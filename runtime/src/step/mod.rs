@@ -1,0 +1,451 @@
+//! One RUN step: the shell's [`Host`] over the step's [`Rootfs`] and the
+//! [`Runtime`]. Every external command becomes a WASI instance (an image
+//! module or a toolbox applet) sharing the step's filesystem; shells
+//! (`sh -c`, `bash script.sh`, `#!/bin/sh` scripts) are kiln's own
+//! interpreter, whatever the image has under those names.
+//!
+//! Determinism: each command's random seed is derived from the step's seed,
+//! its argv and how many times that argv ran before in the step; its clocks
+//! start at SOURCE_DATE_EPOCH. A trap, out-of-memory or timeout ends that
+//! command with a status (134, 137, 124) and is remembered as the step's
+//! [`Step::fatal`] error so the builder can say what happened.
+
+mod args;
+mod lookup;
+mod stdio;
+
+pub use args::ShellArgs;
+pub use lookup::DEFAULT_PATH;
+
+use crate::error::RunError;
+use crate::fs::{Rootfs, WriteMode};
+use crate::invocation::{Invocation, SpawnRequest, Spawner};
+use crate::runtime::{Program, Runtime};
+use crate::shell::{
+    Child, FileInfo, FileKind, Finished, Host, Input, OpenMode, Output, Shell, Stdio,
+};
+use lookup::{absolute, Found};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// Status of a command that crashed (like SIGABRT).
+const STATUS_TRAP: i32 = 134;
+/// Status of a command that ran out of memory (like SIGKILL by the OOM killer).
+const STATUS_OOM: i32 = 137;
+/// Status of a command that hit the step timeout (like `timeout(1)`).
+const STATUS_TIMEOUT: i32 = 124;
+
+/// What a step runs with.
+#[derive(Debug, Clone)]
+pub struct StepConfig {
+    /// SOURCE_DATE_EPOCH: where every command's clocks start.
+    pub source_date_epoch: u64,
+    /// The step's identity; every command's random seed derives from it.
+    pub seed: [u8; 32],
+    /// Most linear memory one instance may have.
+    pub memory_limit: u64,
+    /// Wall-clock limit of the whole step.
+    pub timeout: Option<Duration>,
+}
+
+/// One RUN step's sandbox. Create it with [`Step::new`], then run the
+/// instruction with [`Step::run_argv`] (exec form, or `sh -c` for shell
+/// form).
+pub struct Step {
+    me: Weak<Step>,
+    runtime: Arc<Runtime>,
+    toolbox: Program,
+    rootfs: Rootfs,
+    config: StepConfig,
+    deadline: Option<Instant>,
+    runs: Mutex<HashMap<[u8; 32], u64>>,
+    fatal: Mutex<Option<RunError>>,
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step")
+            .field("rootfs", &self.rootfs)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Step {
+    /// A step over `rootfs`; `toolbox` is the loaded toolbox module.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        toolbox: Program,
+        rootfs: Rootfs,
+        config: StepConfig,
+    ) -> Arc<Step> {
+        let deadline = config.timeout.map(|t| Instant::now() + t);
+        Arc::new_cyclic(|me| Step {
+            me: me.clone(),
+            runtime,
+            toolbox,
+            rootfs,
+            config,
+            deadline,
+            runs: Mutex::new(HashMap::new()),
+            fatal: Mutex::new(None),
+        })
+    }
+
+    /// The step's filesystem.
+    pub fn rootfs(&self) -> &Rootfs {
+        &self.rootfs
+    }
+
+    /// The first crash, out-of-memory or timeout of any command of the step.
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal
+            .lock()
+            .ok()
+            .and_then(|f| f.as_ref().map(|e| e.to_string()))
+    }
+
+    /// Runs `argv` (argv\[0\] looked up like the shell would: `sh -c SCRIPT`
+    /// for shell form) with exactly `env`, in `cwd`, with empty stdin, and
+    /// returns its exit status.
+    pub fn run_argv(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        cwd: &str,
+        stdout: Output,
+        stderr: Output,
+    ) -> i32 {
+        let stdio = Stdio {
+            stdin: Input::Null,
+            stdout,
+            stderr: stderr.clone(),
+        };
+        match self.start(argv, env, cwd, stdio) {
+            Ok(status) => status,
+            Err(e) => {
+                let name = argv.first().map(String::as_str).unwrap_or_default();
+                let (msg, status) = match e.kind() {
+                    io::ErrorKind::NotFound => (format!("{name}: not found"), 127),
+                    _ => (format!("{name}: {e}"), 126),
+                };
+                let _ = stderr.write_all(format!("kiln: {msg}\n").as_bytes());
+                status
+            }
+        }
+    }
+
+    fn host(&self) -> Arc<dyn Host> {
+        let me: Arc<Step> = self.me.upgrade().expect("a step is always held by an Arc");
+        me
+    }
+
+    /// Runs a command to completion; `Err` means it could not start
+    /// (NotFound: 127; anything else: 126).
+    fn start(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        cwd: &str,
+        stdio: Stdio,
+    ) -> io::Result<i32> {
+        let name = argv
+            .first()
+            .ok_or_else(|| io::Error::other("empty command"))?;
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str());
+        match lookup::find(&self.rootfs, name, path, cwd) {
+            Found::NotFound => Err(io::ErrorKind::NotFound.into()),
+            Found::Unrunnable(e) => Err(io::Error::other(e.to_string())),
+            Found::Shell => Ok(self.run_shell(ShellArgs::parse(argv), env, cwd, stdio)),
+            Found::Script { path, shebang } => match shebang {
+                Some(s) if !s.is_shell() => {
+                    let mut inner = vec![s.interpreter.clone()];
+                    inner.extend(s.arg.clone());
+                    inner.push(path);
+                    inner.extend(argv[1..].iter().cloned());
+                    if inner[0] == argv[0] {
+                        return Err(io::Error::other("a script cannot be its own interpreter"));
+                    }
+                    self.start(&inner, env, cwd, stdio)
+                }
+                _ => {
+                    let script = ShellArgs::script_file(&path, &argv[1..]);
+                    Ok(self.run_shell(script, env, cwd, stdio))
+                }
+            },
+            Found::Applet(applet) => {
+                let program = self.toolbox.clone();
+                let mut args = argv.to_vec();
+                args[0] = applet;
+                Ok(self.run_module(&program, args, env, cwd, stdio))
+            }
+            Found::Module { path } => {
+                let bytes = self
+                    .rootfs
+                    .read(&path)
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                let program = self
+                    .runtime
+                    .load(name, &bytes)
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                Ok(self.run_module(&program, argv.to_vec(), env, cwd, stdio))
+            }
+        }
+    }
+
+    /// Runs kiln's shell as a command (`sh -c`, a script file, a `#!` script).
+    fn run_shell(&self, args: ShellArgs, env: &[(String, String)], cwd: &str, stdio: Stdio) -> i32 {
+        let mut sh = Shell::new(self.host());
+        sh.set_stdio(stdio.clone());
+        sh.set_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        sh.set_cwd(cwd);
+        sh.set_args(&args.arg0, &args.positional);
+        if !args.options.is_empty() {
+            let set = format!("set {}", args.options.join(" "));
+            let status = sh.run_script(&set);
+            if status != 0 {
+                return status;
+            }
+        }
+        let script = match args.source {
+            args::Source::Command(s) => s,
+            args::Source::File(path) => {
+                let file = absolute(cwd, &path);
+                match self.rootfs.read(&file) {
+                    Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Err(e) => {
+                        let _ = stdio
+                            .stderr
+                            .write_all(format!("sh: cannot open {path}: {e}\n").as_bytes());
+                        return 127;
+                    }
+                }
+            }
+            args::Source::Stdin => match stdio.stdin.read_to_end() {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(_) => String::new(),
+            },
+            args::Source::Invalid(msg) => {
+                let _ = stdio.stderr.write_all(format!("sh: {msg}\n").as_bytes());
+                return 2;
+            }
+        };
+        sh.run_script(&script)
+    }
+
+    /// The seed of the next run of `argv` in this step.
+    fn seed_for(&self, argv: &[String]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for a in argv {
+            h.update(a.as_bytes());
+            h.update([0]);
+        }
+        let key: [u8; 32] = h.finalize().into();
+        let n = {
+            let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+            let n = runs.entry(key).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let mut h = Sha256::new();
+        h.update(b"kiln command seed\0");
+        h.update(self.config.seed);
+        h.update(key);
+        h.update(n.to_le_bytes());
+        h.finalize().into()
+    }
+
+    fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    fn run_module(
+        &self,
+        program: &Program,
+        args: Vec<String>,
+        env: &[(String, String)],
+        cwd: &str,
+        stdio: Stdio,
+    ) -> i32 {
+        let seed = self.seed_for(&args);
+        let mut inv = Invocation::new(args);
+        inv.env = env.to_vec();
+        inv.cwd = cwd.to_owned();
+        inv.rootfs = Some(self.rootfs.clone());
+        inv.source_date_epoch = self.config.source_date_epoch;
+        inv.seed = seed;
+        inv.memory_limit = self.config.memory_limit;
+        inv.timeout = self.remaining();
+        if inv.timeout == Some(Duration::ZERO) {
+            return STATUS_TIMEOUT;
+        }
+        let streams = (|| {
+            let stdin = stdio::stdin(&stdio.stdin)?;
+            let (stdout, out_pump) = stdio::output(&stdio.stdout)?;
+            let (stderr, err_pump) = stdio::output(&stdio.stderr)?;
+            Ok::<_, io::Error>((stdin, stdout, stderr, out_pump, err_pump))
+        })();
+        let (stdin, stdout, stderr, out_pump, err_pump) = match streams {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = stdio.stderr.write_all(
+                    format!("kiln: {}: cannot set up its streams: {e}\n", program.name())
+                        .as_bytes(),
+                );
+                return 126;
+            }
+        };
+        inv.stdin = stdin;
+        inv.stdout = stdout;
+        inv.stderr = stderr;
+        inv.spawner = Some(self.spawner(stdio.clone()));
+        let result = self.runtime.run(program, inv);
+        out_pump.finish();
+        err_pump.finish();
+        let end = match result {
+            Ok(outcome) => outcome.end,
+            Err(e) => Err(e),
+        };
+        match end {
+            Ok(status) => i32::from(status),
+            Err(e) => {
+                let status = match e {
+                    RunError::OutOfMemory { .. } => STATUS_OOM,
+                    RunError::Timeout { .. } => STATUS_TIMEOUT,
+                    RunError::Trap { .. } => STATUS_TRAP,
+                    _ => 126,
+                };
+                let _ = stdio.stderr.write_all(format!("kiln: {e}\n").as_bytes());
+                if let Ok(mut f) = self.fatal.lock() {
+                    if f.is_none() {
+                        *f = Some(e);
+                    }
+                }
+                status
+            }
+        }
+    }
+
+    /// What `kiln.spawn` calls: runs the request with the calling guest's
+    /// streams.
+    fn spawner(&self, stdio: Stdio) -> Spawner {
+        let me = self.me.clone();
+        Arc::new(move |req: SpawnRequest| -> u8 {
+            let Some(step) = me.upgrade() else {
+                return 126;
+            };
+            let status = match step.start(&req.argv, &req.env, &req.cwd, stdio.clone()) {
+                Ok(s) => s,
+                Err(e) => {
+                    let name = req.argv.first().map(String::as_str).unwrap_or_default();
+                    let (msg, s) = match e.kind() {
+                        io::ErrorKind::NotFound => (format!("{name}: not found"), 127),
+                        _ => (format!("{name}: {e}"), 126),
+                    };
+                    let _ = stdio.stderr.write_all(format!("kiln: {msg}\n").as_bytes());
+                    s
+                }
+            };
+            (status & 0xff) as u8
+        })
+    }
+}
+
+fn info(st: &crate::fs::Stat) -> FileInfo {
+    let kind = match st.kind {
+        crate::fs::FileKind::Regular => FileKind::File,
+        crate::fs::FileKind::Directory => FileKind::Dir,
+        crate::fs::FileKind::Symlink => FileKind::Symlink,
+        _ => FileKind::Other,
+    };
+    let mode = match kind {
+        FileKind::Dir => 0o755,
+        FileKind::Symlink => 0o777,
+        _ => 0o644,
+    };
+    FileInfo {
+        kind,
+        size: st.size,
+        mode,
+    }
+}
+
+impl Host for Step {
+    fn spawn(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        cwd: &str,
+        stdio: Stdio,
+    ) -> io::Result<Box<dyn Child>> {
+        let status = self.start(argv, env, cwd, stdio)?;
+        Ok(Box::new(Finished(status)))
+    }
+
+    fn find_program(&self, name: &str, env: &[(String, String)]) -> Option<String> {
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str());
+        match lookup::find(&self.rootfs, name, path, "/") {
+            Found::Module { path } | Found::Script { path, .. } => Some(path),
+            // Toolbox applets are not files in the image: like builtins,
+            // `command -v` prints the bare name.
+            Found::Applet(name) => Some(name),
+            Found::Shell => Some(if name.contains('/') {
+                name.to_owned()
+            } else {
+                format!("/bin/{name}")
+            }),
+            Found::Unrunnable(_) | Found::NotFound => None,
+        }
+    }
+
+    fn open_read(&self, path: &str) -> io::Result<Box<dyn Read + Send>> {
+        if path == "/dev/null" {
+            return Ok(Box::new(io::empty()));
+        }
+        let f = self.rootfs.open_read(path).map_err(fs_io)?;
+        Ok(Box::new(f))
+    }
+
+    fn open_write(&self, path: &str, mode: OpenMode) -> io::Result<Box<dyn Write + Send>> {
+        if path == "/dev/null" {
+            return Ok(Box::new(io::sink()));
+        }
+        let mode = match mode {
+            OpenMode::Append => WriteMode::Append,
+            _ => WriteMode::Truncate,
+        };
+        let now = Duration::from_secs(self.config.source_date_epoch);
+        let f = self.rootfs.open_write(path, mode, now).map_err(fs_io)?;
+        Ok(Box::new(f))
+    }
+
+    fn metadata(&self, path: &str) -> Option<FileInfo> {
+        self.rootfs.stat_path(path, true).ok().map(|s| info(&s))
+    }
+
+    fn symlink_metadata(&self, path: &str) -> Option<FileInfo> {
+        self.rootfs.stat_path(path, false).ok().map(|s| info(&s))
+    }
+
+    fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
+        self.rootfs.read_dir(path).map_err(fs_io)
+    }
+}
+
+/// An fs error as the io::Error the shell prints.
+fn fs_io(e: crate::fs::FsError) -> io::Error {
+    match e {
+        crate::fs::FsError::Path { errno, .. } => io::Error::from(errno),
+        other => io::Error::other(other.to_string()),
+    }
+}

@@ -1,0 +1,207 @@
+//! A RUN step end to end inside kiln-runtime: kiln's shell drives toolbox
+//! applets and image programs over a shared rootfs, with pipes, redirections,
+//! working directories, scripts, and clear errors for native binaries.
+
+use kiln_runtime::shell::Output;
+use kiln_runtime::step::{Step, StepConfig};
+use kiln_runtime::toolbox::TOOLBOX_WASM;
+use kiln_runtime::{Rootfs, RootfsOptions, Runtime, RuntimeConfig};
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+fn runtime() -> &'static (Arc<Runtime>, kiln_runtime::Program) {
+    static RT: OnceLock<(Arc<Runtime>, kiln_runtime::Program)> = OnceLock::new();
+    RT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let rt = Arc::new(
+            Runtime::new(RuntimeConfig {
+                cache_dir: Some(dir),
+            })
+            .unwrap(),
+        );
+        let tb = rt.load("kiln-toolbox", TOOLBOX_WASM).unwrap();
+        (rt, tb)
+    })
+}
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+impl Buf {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+struct Ran {
+    status: i32,
+    out: String,
+    err: String,
+    step: Arc<Step>,
+}
+
+fn run_in(root: &Path, argv: &[&str], cwd: &str, env: &[(&str, &str)]) -> Ran {
+    let (rt, tb) = runtime();
+    let fs = Rootfs::open(
+        root,
+        RootfsOptions {
+            source_date_epoch: 1_700_000_000,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let step = Step::new(
+        rt.clone(),
+        tb.clone(),
+        fs,
+        StepConfig {
+            source_date_epoch: 1_700_000_000,
+            seed: [3; 32],
+            memory_limit: 1 << 30,
+            timeout: None,
+        },
+    );
+    let (out, err) = (Buf::default(), Buf::default());
+    let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let status = step.run_argv(
+        &argv,
+        &env,
+        cwd,
+        Output::from_writer(out.clone()),
+        Output::from_writer(err.clone()),
+    );
+    Ran {
+        status,
+        out: out.text(),
+        err: err.text(),
+        step,
+    }
+}
+
+fn sh(root: &Path, script: &str) -> Ran {
+    run_in(
+        root,
+        &["/bin/sh", "-c", script],
+        "/",
+        &[("PATH", "/usr/bin:/bin")],
+    )
+}
+
+#[test]
+fn shell_form_runs_toolbox_applets_with_pipes_and_redirections() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    std::fs::write(root.path().join("etc/names"), "carol\nalice\nbob\n").unwrap();
+    let r = sh(
+        root.path(),
+        "set -e; sort /etc/names | head -n 2 > /first; cat /first | tr a-z A-Z; wc -l < /etc/names",
+    );
+    assert_eq!(r.status, 0, "stderr: {}", r.err);
+    assert_eq!(r.out, "ALICE\nBOB\n3\n");
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("first")).unwrap(),
+        "alice\nbob\n"
+    );
+    let changes = r.step.rootfs().changes();
+    assert!(changes.written.contains("/first"), "{changes:?}");
+    assert!(changes.created.contains("/first"), "{changes:?}");
+}
+
+#[test]
+fn commands_start_in_the_shells_working_directory() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("app/src")).unwrap();
+    std::fs::write(root.path().join("app/src/main.c"), "int main;\n").unwrap();
+    let r = run_in(
+        root.path(),
+        &[
+            "/bin/sh",
+            "-c",
+            "cat src/main.c; cd src && ls && mkdir build && pwd",
+        ],
+        "/app",
+        &[("PATH", "/bin")],
+    );
+    assert_eq!(r.status, 0, "stderr: {}", r.err);
+    assert_eq!(r.out, "int main;\nmain.c\n/app/src\n");
+    assert!(root.path().join("app/src/build").is_dir());
+}
+
+#[test]
+fn environment_is_exactly_what_the_step_gives() {
+    let root = tempfile::tempdir().unwrap();
+    let r = run_in(
+        root.path(),
+        &["printenv"],
+        "/",
+        &[("PATH", "/bin"), ("FOO", "bar")],
+    );
+    assert_eq!(r.status, 0, "stderr: {}", r.err);
+    assert_eq!(r.out, "PATH=/bin\nFOO=bar\n");
+}
+
+#[test]
+fn native_binaries_fail_with_a_message_naming_the_file() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("bin")).unwrap();
+    std::fs::write(root.path().join("bin/tool"), b"\x7fELF\x02\x01\x01\0junk").unwrap();
+    let r = sh(root.path(), "tool --version");
+    assert_eq!(r.status, 126);
+    assert!(r.err.contains("/bin/tool"), "{}", r.err);
+    assert!(r.err.contains("WebAssembly programs only"), "{}", r.err);
+    // An ELF under a toolbox applet's name does not hide the applet.
+    std::fs::write(root.path().join("bin/ls"), b"\x7fELF\x02\x01\x01\0junk").unwrap();
+    let r = sh(root.path(), "ls /");
+    assert_eq!(r.status, 0, "stderr: {}", r.err);
+    assert_eq!(r.out, "bin\n");
+    let r = sh(root.path(), "no-such-command");
+    assert_eq!(r.status, 127);
+    assert!(r.err.contains("no-such-command: not found"), "{}", r.err);
+}
+
+#[test]
+fn scripts_with_a_shell_shebang_and_shell_options_run_in_kilns_shell() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("bin")).unwrap();
+    std::fs::write(
+        root.path().join("bin/greet"),
+        "#!/bin/bash\necho \"hello $1\" | tr h H\n",
+    )
+    .unwrap();
+    let r = sh(root.path(), "greet world");
+    assert_eq!(r.status, 0, "stderr: {}", r.err);
+    assert_eq!(r.out, "Hello world\n");
+    // SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+    let r = run_in(
+        root.path(),
+        &["/bin/bash", "-o", "pipefail", "-c", "false | cat; echo $?"],
+        "/",
+        &[("PATH", "/bin")],
+    );
+    assert_eq!(r.out, "1\n", "stderr: {}", r.err);
+}
+
+#[test]
+fn same_step_gives_the_same_random_bytes_and_times() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let script = "mktemp -u; date +%s; touch /f; ls -l --time-style=+%s /f | cut -d' ' -f6-";
+    let ra = sh(a.path(), script);
+    let rb = sh(b.path(), script);
+    assert_eq!(ra.status, 0, "stderr: {}", ra.err);
+    assert_eq!(ra.out, rb.out);
+    assert!(ra.out.contains("1700000000"), "{}", ra.out);
+}

@@ -100,10 +100,26 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
         .iter()
         .map(|o| OutputSpec::parse(o).map_err(|e| anyhow::anyhow!("invalid --output {o:?}: {e}")))
         .collect::<Result<Vec<_>>>()?;
-    for s in &args.secret {
-        crate::exec::secrets::parse_secret(s)
-            .map_err(|e| anyhow::anyhow!("invalid --secret {s:?}: {e}"))?;
-    }
+    let secrets = args
+        .secret
+        .iter()
+        .map(|s| {
+            crate::exec::secrets::parse_secret(s)
+                .map_err(|e| anyhow::anyhow!("invalid --secret {s:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let step_timeout = match &args.step_timeout {
+        None => None,
+        Some(t) => Some(
+            parse_duration(t).map_err(|e| anyhow::anyhow!("invalid --step-timeout {t:?}: {e}"))?,
+        ),
+    };
+    let step_memory = match &args.step_memory {
+        None => kiln_runtime::DEFAULT_MEMORY_LIMIT,
+        Some(m) => {
+            parse_size(m).map_err(|e| anyhow::anyhow!("invalid --step-memory {m:?}: {e}"))?
+        }
+    };
     let jobs = match args.jobs {
         Some(0) => bail!("--jobs must be at least 1"),
         Some(n) => n,
@@ -131,5 +147,72 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
         metadata_file: args.metadata_file,
         progress: args.progress,
         jobs,
+        secrets,
+        step_timeout,
+        step_memory,
     })
+}
+
+/// `90`, `90s`, `10m`, `1h`, `500ms`.
+fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a whole number with an optional unit (ms, s, m, h)".to_string())?;
+    let d = match unit {
+        "" | "s" => std::time::Duration::from_secs(n),
+        "ms" => std::time::Duration::from_millis(n),
+        "m" => std::time::Duration::from_secs(n.saturating_mul(60)),
+        "h" => std::time::Duration::from_secs(n.saturating_mul(3600)),
+        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
+    };
+    if d.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(d)
+}
+
+/// `1048576`, `512k`, `512m`, `2g` (binary units, case-insensitive).
+fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a whole number with an optional unit (k, m, g)".to_string())?;
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        other => return Err(format!("unknown unit {other:?} (use k, m or g)")),
+    };
+    let bytes = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| "too large".to_string())?;
+    if bytes < (1 << 20) {
+        return Err("must be at least 1m".into());
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_parse_with_units_and_reject_garbage() {
+        assert_eq!(parse_duration("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("10m").unwrap().as_secs(), 600);
+        assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(parse_size("2g").unwrap(), 2 << 30);
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert!(parse_size("12").is_err());
+        assert!(parse_size("lots").is_err());
+    }
 }

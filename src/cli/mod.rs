@@ -98,6 +98,12 @@ pub struct BuildArgs {
     /// Write build result metadata (buildx keys) to this file
     #[arg(long, value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
+    /// Stop a RUN step that runs longer than this (e.g. 90s, 10m, 1h; plain numbers are seconds)
+    #[arg(long, value_name = "DURATION")]
+    pub step_timeout: Option<String>,
+    /// Most memory one RUN program may use (e.g. 512m, 2g; plain numbers are bytes) [default: 2g]
+    #[arg(long, value_name = "SIZE")]
+    pub step_memory: Option<String>,
     /// Maximum parallel steps [default: number of cores]
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,

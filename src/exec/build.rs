@@ -36,6 +36,8 @@ pub struct BuildEnv<'a> {
     /// Scratch space for materialised root filesystems; removed at the end.
     pub scratch: &'a Path,
     pub external: &'a ExternalImages<'a>,
+    /// The WASI runtime for RUN, started on first use.
+    pub sandbox: super::sandbox::SandboxCell,
 }
 
 /// The Dockerfile's name and lines, for errors that show where they are.
@@ -179,6 +181,7 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
         dockerfile: text,
         scratch: scratch.path(),
         external: &external,
+        sandbox: super::sandbox::SandboxCell::new(opts.cache_dir.join("wasm-modules")),
     };
     let progress = Progress::new(opts.progress);
     let mut results: Vec<Option<StageResult>> = (0..graph.len()).map(|_| None).collect();

@@ -116,26 +116,8 @@ pub fn run(
     let mut entries = Vec::new();
     if !sources.is_empty() {
         let from = step.from.map(|f| stage.expand(f)).transpose()?;
-        let external_tree: Box<dyn SourceTree>;
-        let tree: &dyn SourceTree = match from {
-            None => stage.env().context,
-            Some(from) => match stage.resolve_source(&from) {
-                Source::Stage(i) => earlier[i]
-                    .as_ref()
-                    .context("stage was not built")?
-                    .tree(stage.env())?,
-                Source::Scratch => bail!("--from=scratch: scratch has no files"),
-                Source::External(name) => {
-                    external_tree = match stage.env().external.directory(&name) {
-                        Some(dir) => Box::new(Context::open(dir, None).with_context(|| {
-                            format!("opening build context {name}={}", dir.display())
-                        })?),
-                        None => Box::new(materialise_external(stage, &name)?),
-                    };
-                    external_tree.as_ref()
-                }
-            },
-        };
+        let source = source_tree(stage, from.as_deref(), earlier)?;
+        let tree = source.get();
         let mut plain = Vec::new();
         for src in &sources {
             if step.is_add() {
@@ -384,6 +366,50 @@ fn add_archive(
 }
 
 /// An oci-layout named context used with COPY --from: unpack its layers.
+/// A tree COPY --from or RUN --mount=from takes files from.
+pub(super) enum TreeRef<'t> {
+    Shared(&'t dyn SourceTree),
+    Owned(Box<dyn SourceTree>),
+}
+
+impl TreeRef<'_> {
+    pub(super) fn get(&self) -> &dyn SourceTree {
+        match self {
+            TreeRef::Shared(t) => *t,
+            TreeRef::Owned(t) => t.as_ref(),
+        }
+    }
+}
+
+/// The context (`from` = None), an earlier stage's tree, or a named
+/// context / external image.
+pub(super) fn source_tree<'t>(
+    stage: &StageExec<'t>,
+    from: Option<&str>,
+    earlier: &'t [Option<StageResult>],
+) -> Result<TreeRef<'t>> {
+    let Some(from) = from else {
+        return Ok(TreeRef::Shared(stage.env().context));
+    };
+    Ok(match stage.resolve_source(from) {
+        Source::Stage(i) => TreeRef::Shared(
+            earlier[i]
+                .as_ref()
+                .context("stage was not built")?
+                .tree(stage.env())?,
+        ),
+        Source::Scratch => bail!("--from=scratch: scratch has no files"),
+        Source::External(name) => match stage.env().external.directory(&name) {
+            Some(dir) => {
+                TreeRef::Owned(Box::new(Context::open(dir, None).with_context(|| {
+                    format!("opening build context {name}={}", dir.display())
+                })?))
+            }
+            None => TreeRef::Owned(Box::new(materialise_external(stage, &name)?)),
+        },
+    })
+}
+
 fn materialise_external(stage: &StageExec<'_>, name: &str) -> Result<Rootfs> {
     let env = stage.env();
     let image = env.external.image(name, &env.opts.platform)?;

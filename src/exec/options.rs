@@ -23,6 +23,12 @@ pub struct BuildOptions {
     pub metadata_file: Option<PathBuf>,
     pub progress: Progress,
     pub jobs: usize,
+    /// `--secret`s, for RUN `--mount=type=secret`.
+    pub secrets: Vec<super::secrets::Secret>,
+    /// Wall-clock limit of one RUN step.
+    pub step_timeout: Option<std::time::Duration>,
+    /// Most linear memory one RUN program may use, in bytes.
+    pub step_memory: u64,
 }
 
 /// A `--build-context NAME=VALUE` source.

@@ -3,7 +3,9 @@
 //! `rawjson` come with the cache and scheduling issue.
 
 use super::options::Progress as Mode;
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub struct Progress {
@@ -47,7 +49,55 @@ impl Progress {
         }
     }
 
+    /// Where a RUN step's output goes: its lines on stderr, indented
+    /// (nowhere with `quiet`).
+    pub fn run_output(&self) -> RunLog {
+        RunLog {
+            enabled: self.enabled(),
+            partial: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
     pub fn warn(&self, msg: &str) {
         eprintln!("WARNING: {msg}");
+    }
+}
+
+/// A RUN step's output, forwarded line by line.
+#[derive(Clone)]
+pub struct RunLog {
+    enabled: bool,
+    partial: Arc<Mutex<Vec<u8>>>,
+}
+
+impl RunLog {
+    fn emit(&self, line: &[u8]) {
+        if self.enabled {
+            eprintln!("    {}", String::from_utf8_lossy(line));
+        }
+    }
+
+    /// Prints a last line that had no newline.
+    pub fn flush_partial(&self) {
+        let rest = std::mem::take(&mut *self.partial.lock().unwrap_or_else(|p| p.into_inner()));
+        if !rest.is_empty() {
+            self.emit(&rest);
+        }
+    }
+}
+
+impl Write for RunLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
+        partial.extend_from_slice(buf);
+        while let Some(nl) = partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=nl).collect();
+            self.emit(&line[..line.len() - 1]);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -195,7 +195,7 @@ impl<'a> StageExec<'a> {
         Ok(self.env.lexer.process_word(word, &self.vars())?)
     }
 
-    fn shell(&self) -> Vec<String> {
+    pub(super) fn shell(&self) -> Vec<String> {
         self.config
             .config
             .shell
@@ -335,8 +335,14 @@ impl<'a> StageExec<'a> {
                 self.history(created_by, false);
                 return Ok(());
             }
-            Command::Run(_) => {
-                bail!("{}", kiln_runtime::run_unsupported_message("RUN"));
+            Command::Run(run) => {
+                let result = super::run::run(self, run, earlier)?;
+                let empty = result.entries.is_empty();
+                if !empty {
+                    self.push_layer(result.entries)?;
+                }
+                self.history(result.created_by, empty);
+                return Ok(());
             }
         };
         self.history(created_by, true);
@@ -399,17 +405,75 @@ impl<'a> StageExec<'a> {
     /// Writes `entries` as a new layer and applies them to the rootfs.
     pub(super) fn commit_layer(&mut self, mut entries: Vec<Entry>) -> Result<()> {
         entries.sort_by(|a, b| a.path.cmp(&b.path));
+        self.push_layer(entries.clone())?;
+        self.rootfs()?.apply_entries(&entries)?;
+        Ok(())
+    }
+
+    /// Writes `entries` as a new layer of the image (the rootfs already
+    /// reflects them, as after RUN).
+    fn push_layer(&mut self, mut entries: Vec<Entry>) -> Result<()> {
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
         let layer = crate::oci::layer::write_layer(
             self.env.store,
-            entries.clone(),
+            entries,
             &crate::oci::layer::LayerOptions {
                 source_date_epoch: self.env.opts.source_date_epoch,
             },
         )?;
-        self.rootfs()?.apply_entries(&entries)?;
         self.config.rootfs.diff_ids.push(layer.diff_id.clone());
         self.layers.push(LayerRef::from_kiln_layer(&layer));
         Ok(())
+    }
+
+    pub(super) fn progress(&self) -> &'a Progress {
+        self.progress
+    }
+
+    /// The image config's ENV entries (`NAME=value`).
+    pub(super) fn config_env(&self) -> &[String] {
+        meta::env_list(&self.config)
+    }
+
+    pub(super) fn declared_args(&self) -> &crate::plan::args::VarList {
+        self.args.declared()
+    }
+
+    /// The layers so far, for the step's identity.
+    pub(super) fn diff_ids(&self) -> Vec<String> {
+        self.config
+            .rootfs
+            .diff_ids
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
+    }
+
+    /// uid and gid of USER (numeric, or looked up in the stage's
+    /// /etc/passwd and /etc/group); root when USER is not set.
+    pub(super) fn user_ids(&mut self) -> Result<(u32, u32)> {
+        let user = match self.config.config.user.clone() {
+            None => return Ok((0, 0)),
+            Some(u) if u.is_empty() || u == "root" || u == "0" => return Ok((0, 0)),
+            Some(u) => u,
+        };
+        let (name, group) = match user.split_once(':') {
+            Some((n, g)) => (n.to_string(), Some(g.to_string())),
+            None => (user.clone(), None),
+        };
+        if group.is_none() {
+            if let Ok(uid) = name.parse::<u32>() {
+                // A numeric USER without a passwd entry runs with gid 0.
+                return Ok(
+                    match super::copy_step::resolve_chown(&name, self.rootfs()?) {
+                        Ok(ids) if ids.0 == uid => ids,
+                        _ => (uid, 0),
+                    },
+                );
+            }
+        }
+        super::copy_step::resolve_chown(&user, self.rootfs()?)
+            .with_context(|| format!("USER {user}: unable to find the user in the stage"))
     }
 
     /// Runs a COPY/ADD and returns its history text.
@@ -423,7 +487,7 @@ impl<'a> StageExec<'a> {
         Ok(created_by)
     }
 
-    pub(super) fn env(&self) -> &BuildEnv<'a> {
+    pub(super) fn env(&self) -> &'a BuildEnv<'a> {
         self.env
     }
 

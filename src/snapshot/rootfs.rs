@@ -806,5 +806,7 @@ fn apply_host_meta(out: &Path, meta: &Meta) {
     }
 }
 
+mod rescan;
+
 #[cfg(test)]
 mod tests;

@@ -32,8 +32,10 @@
 //! at `/`, listings are sorted, inode numbers and times are virtual, and the
 //! [`Changes`] a run made are recorded (see [`fs`]).
 //!
-//! Not yet here (later slices of the RUN issue): kiln's mode/ownership host
-//! API, bind/cache/tmpfs mounts.
+//! [`step`] runs a whole RUN step: kiln's [`shell`] drives the commands,
+//! each one a WASI instance (an image module or a [`toolbox`] applet) over
+//! the step's shared [`Rootfs`]; [`kiln_api`] is kiln's own import module
+//! (working directory, spawning commands for `find -exec` and `xargs`).
 
 mod cache;
 mod clock;
@@ -59,13 +61,6 @@ pub use invocation::{
 pub use magic::{check_wasm, is_wasm};
 pub use runtime::{Outcome, Program, Runtime, RuntimeConfig};
 
-/// Error text for RUN until the builder calls the sandbox: names the step so
-/// the user sees which instruction kiln could not execute.
-pub fn run_unsupported_message(instruction: &str) -> String {
-    format!(
-        "RUN is not supported yet: kiln executes RUN steps as WebAssembly programs and that runtime has not landed ({instruction})"
-    )
-}
 pub mod shell;
 pub mod step;
 pub mod toolbox;

@@ -181,7 +181,13 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
         dockerfile: text,
         scratch: scratch.path(),
         external: &external,
-        sandbox: super::sandbox::SandboxCell::new(opts.cache_dir.join("wasm-modules")),
+        sandbox: super::sandbox::SandboxCell::new(
+            // KILN_WASM_CACHE shares compiled modules between cache dirs
+            // (they depend only on the module and the wasmtime build).
+            std::env::var_os("KILN_WASM_CACHE")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| opts.cache_dir.join("wasm-modules")),
+        ),
     };
     let progress = Progress::new(opts.progress);
     let mut results: Vec<Option<StageResult>> = (0..graph.len()).map(|_| None).collect();

@@ -55,6 +55,7 @@ impl Progress {
         RunLog {
             enabled: self.enabled(),
             partial: Arc::new(Mutex::new(Vec::new())),
+            tail: Arc::new(Mutex::new(std::collections::VecDeque::new())),
         }
     }
 
@@ -68,13 +69,34 @@ impl Progress {
 pub struct RunLog {
     enabled: bool,
     partial: Arc<Mutex<Vec<u8>>>,
+    /// The last lines, for the error message when the step fails.
+    tail: Arc<Mutex<std::collections::VecDeque<String>>>,
 }
+
+/// Lines of a failed step's output repeated in its error.
+const TAIL_LINES: usize = 10;
 
 impl RunLog {
     fn emit(&self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
         if self.enabled {
-            eprintln!("    {}", String::from_utf8_lossy(line));
+            eprintln!("    {line}");
         }
+        let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        if tail.len() == TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line.into_owned());
+    }
+
+    /// The last lines the step printed.
+    pub fn tail(&self) -> Vec<String> {
+        self.tail
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Prints a last line that had no newline.

@@ -115,6 +115,14 @@ pub(super) fn run(
         if let Some(why) = fatal {
             msg.push_str(&format!(" ({why})"));
         }
+        let tail = log.tail();
+        if !tail.is_empty() {
+            msg.push_str("\nlast output of the step:");
+            for line in tail {
+                msg.push_str("\n  ");
+                msg.push_str(&line);
+            }
+        }
         bail!(msg);
     }
 

@@ -26,10 +26,18 @@ pub fn kiln(cache: &Path, args: &[&str]) -> Output {
 pub fn kiln_cmd(cache: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(kiln_bin());
     cmd.env("KILN_CACHE_DIR", cache)
+        // Compiled WebAssembly is shared by every test (compiling the
+        // toolbox takes seconds); what a build produces never depends on it.
+        .env("KILN_WASM_CACHE", shared_wasm_cache())
         .env_remove("SOURCE_DATE_EPOCH")
         .env_remove("DOCKER_DEFAULT_PLATFORM")
         .args(args);
     cmd
+}
+
+/// The compiled-module cache all tests share.
+pub fn shared_wasm_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kiln-wasm-modules")
 }
 
 /// Runs kiln and panics with its stderr unless it succeeded; returns stdout.

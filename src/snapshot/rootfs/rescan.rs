@@ -221,10 +221,11 @@ impl Rootfs {
             }
             match self.walk(&candidate, true) {
                 super::Walk::Found(p) => {
-                    if !matches!(self.record.get(&p).map(|n| &n.kind), Some(NodeKind::Dir))
-                        && candidate != *path
-                    {
-                        return Err(format!("{path}: {p} is not a directory"));
+                    match self.record.get(&p).map(|n| &n.kind) {
+                        None => missing = true,
+                        Some(NodeKind::Dir) => {}
+                        Some(_) if candidate == *path => {}
+                        Some(_) => return Err(format!("{path}: {p} is not a directory")),
                     }
                     cur = p;
                 }

@@ -55,6 +55,13 @@ impl Rootfs {
         let mut after = self.record.clone();
         let mut walk_below: Vec<ImagePath> = Vec::new();
         for path in &todo {
+            // Parents come first (depth-first order): if one is no longer a
+            // directory (the step replaced it by a symlink, say), the host
+            // path would go through that symlink; nothing below it exists.
+            if !parents_are_dirs(&after, path) {
+                drop_subtree(&mut after, path);
+                continue;
+            }
             let host = self.host_path(path);
             let meta = match fs::symlink_metadata(&host) {
                 Ok(m) => m,
@@ -169,6 +176,12 @@ fn keep_special(previous: Option<&Node>, host_kind: NodeKind, touched: bool) -> 
     }
 }
 
+fn parents_are_dirs(after: &BTreeMap<ImagePath, Node>, path: &ImagePath) -> bool {
+    path.ancestors()
+        .iter()
+        .all(|a| a.is_root() || matches!(after.get(a).map(|n| &n.kind), Some(NodeKind::Dir)))
+}
+
 fn drop_subtree(after: &mut BTreeMap<ImagePath, Node>, root: &ImagePath) {
     let doomed: Vec<ImagePath> = after
         .range(root.clone()..)
@@ -211,32 +224,45 @@ impl Rootfs {
     /// (a final one too) are followed inside the rootfs; components that do
     /// not exist yet are kept as written. Errors name the path.
     pub fn canonical(&self, path: &ImagePath) -> Result<ImagePath, String> {
+        let mut todo: std::collections::VecDeque<String> =
+            path.components().map(String::from).collect();
         let mut cur = ImagePath::root();
+        let mut budget = 40u32;
         let mut missing = false;
-        for c in path.components() {
-            let candidate = cur.join(c);
+        while let Some(c) = todo.pop_front() {
+            match c.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    cur = cur.parent().unwrap_or_default();
+                    continue;
+                }
+                _ => {}
+            }
+            let next = cur.join(&c);
             if missing {
-                cur = candidate;
+                cur = next;
                 continue;
             }
-            match self.walk(&candidate, true) {
-                super::Walk::Found(p) => {
-                    match self.record.get(&p).map(|n| &n.kind) {
-                        None => missing = true,
-                        Some(NodeKind::Dir) => {}
-                        Some(_) if candidate == *path => {}
-                        Some(_) => return Err(format!("{path}: {p} is not a directory")),
-                    }
-                    cur = p;
-                }
-                super::Walk::Missing { .. } => {
+            match self.record.get(&next).map(|n| &n.kind) {
+                None => {
                     missing = true;
-                    cur = candidate;
+                    cur = next;
                 }
-                super::Walk::NotDir(p) => return Err(format!("{path}: {p} is not a directory")),
-                super::Walk::Loop => {
-                    return Err(format!("{path}: too many levels of symbolic links"))
+                Some(NodeKind::Dir) => cur = next,
+                Some(NodeKind::Symlink { target }) => {
+                    if budget == 0 {
+                        return Err(format!("{path}: too many levels of symbolic links"));
+                    }
+                    budget -= 1;
+                    if target.starts_with('/') {
+                        cur = ImagePath::root();
+                    }
+                    for part in target.split('/').rev() {
+                        todo.push_front(part.to_string());
+                    }
                 }
+                Some(_) if todo.is_empty() => cur = next,
+                Some(_) => return Err(format!("{path}: {next} is not a directory")),
             }
         }
         Ok(cur)

@@ -274,7 +274,8 @@ impl<'p> Interp<'p> {
                     let flow = match &rule.action {
                         Some(body) => settle(self.block(body))?,
                         None => {
-                            self.print_to(None, self.record.clone())?;
+                            let text = self.record.clone() + &self.global_str("ORS");
+                            self.print_to(None, text)?;
                             Flow::Normal
                         }
                     };

@@ -30,12 +30,12 @@ impl Interp<'_> {
             "substr" => {
                 arity(2, 3)?;
                 let s: Vec<char> = self.eval(&args[0])?.string(&conv).chars().collect();
-                let m = round(self.eval(&args[1])?.num());
+                // As gawk: a start below 1 counts as 1, then n characters.
+                let from = self.eval(&args[1])?.num().trunc().max(1.0);
                 let end = match args.get(2) {
-                    Some(n) => m + round(self.eval(n)?.num()),
+                    Some(n) => from + self.eval(n)?.num().trunc(),
                     None => f64::INFINITY,
                 };
-                let from = m.max(1.0);
                 let to = end.min(s.len() as f64 + 1.0);
                 if to <= from {
                     Value::Str(String::new())
@@ -193,19 +193,6 @@ impl Interp<'_> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Rounds half to even, as gawk's substr does.
-fn round(x: f64) -> f64 {
-    if x.is_nan() {
-        return 0.0;
-    }
-    let r = x.round();
-    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
-        r - x.signum()
-    } else {
-        r
     }
 }
 

@@ -136,7 +136,8 @@ pub fn looks_numeric(s: &str) -> bool {
 pub fn num_to_string(n: f64, fmt: &str) -> String {
     if n == n.trunc() && n.abs() < 1e16 {
         format!("{}", n as i64)
-    } else if n == n.trunc() && n.is_finite() && n.abs() < 1e30 {
+    } else if n == n.trunc() && n.is_finite() {
+        // As gawk: an integral value prints all its digits.
         format!("{n:.0}")
     } else {
         sprintf(fmt, &[Value::Num(n)], "%.6g")

@@ -89,7 +89,11 @@ fn root() -> tempfile::TempDir {
         "alice 30 admin\nbob 25 user\ncarol 35 admin\ndave 40 user\n",
     )
     .expect("write");
-    std::fs::write(dir.path().join("pw"), "root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/bin:/usr/sbin/nologin\n").expect("write");
+    std::fs::write(
+        dir.path().join("pw"),
+        "root:x:0:0:root:/root:/bin/sh\nbin:x:1:1::/bin:/usr/sbin/nologin\n",
+    )
+    .expect("write");
     dir
 }
 
@@ -192,20 +196,41 @@ fn awk_programs_match_gawk() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn awk_file_operands_progfile_and_assignments() {
     let dir = root();
-    std::fs::write(dir.path().join("prog.awk"), "# sum ages\n{ s += $2 }\nEND { print FILENAME, s, x }\n").expect("write");
-    let ours = run(&["awk", "-f", "/prog.awk", "x=1", "/data.txt"], dir.path(), b"");
+    std::fs::write(
+        dir.path().join("prog.awk"),
+        "# sum ages\n{ s += $2 }\nEND { print FILENAME, s, x }\n",
+    )
+    .expect("write");
+    let ours = run(
+        &["awk", "-f", "/prog.awk", "x=1", "/data.txt"],
+        dir.path(),
+        b"",
+    );
     assert_eq!(ours.status, 0, "{}", ours.stderr);
     assert_eq!(String::from_utf8_lossy(&ours.stdout), "/data.txt 130 1\n");
-    let ours = run(&["awk", "{ print FNR, NR, $1 }", "/data.txt", "/pw"], dir.path(), b"");
+    let ours = run(
+        &["awk", "{ print FNR, NR, $1 }", "/data.txt", "/pw"],
+        dir.path(),
+        b"",
+    );
     let out = String::from_utf8_lossy(&ours.stdout).into_owned();
     assert!(out.starts_with("1 1 alice\n"), "{out}");
-    assert!(out.ends_with("2 6 bin:x:1:1::/bin:/usr/sbin/nologin\n"), "{out}");
+    assert!(
+        out.ends_with("2 6 bin:x:1:1::/bin:/usr/sbin/nologin\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -235,7 +260,11 @@ fn awk_syntax_error_names_the_line_and_exits_2() {
     assert!(ours.stderr.contains("division by zero"), "{}", ours.stderr);
     let ours = run(&["awk", "BEGIN { print \"x\" | \"cat\" }"], dir.path(), b"");
     assert_eq!(ours.status, 2);
-    assert!(ours.stderr.contains("pipes are not supported"), "{}", ours.stderr);
+    assert!(
+        ours.stderr.contains("pipes are not supported"),
+        "{}",
+        ours.stderr
+    );
 }
 
 /// A tree with nested directories, an empty directory, a symlink and a file
@@ -257,7 +286,11 @@ fn tar_created_in_kiln_lists_and_extracts_with_gnu_tar() {
     let dir = tempfile::tempdir().expect("tempdir");
     make_tree(dir.path());
     for (flags, name) in [("-cf", "out.tar"), ("-czf", "out.tgz")] {
-        let ran = run(&["tar", flags, &format!("/{name}"), "-C", "/", "tree"], dir.path(), b"");
+        let ran = run(
+            &["tar", flags, &format!("/{name}"), "-C", "/", "tree"],
+            dir.path(),
+            b"",
+        );
         assert_eq!(ran.status, 0, "{}", ran.stderr);
         let Some((status, listing)) = host("tar", &["-tf", name], dir.path(), b"") else {
             return;
@@ -270,15 +303,31 @@ fn tar_created_in_kiln_lists_and_extracts_with_gnu_tar() {
         assert_eq!(String::from_utf8_lossy(&listing), expected, "{name}");
         let out = dir.path().join(format!("x-{name}"));
         std::fs::create_dir(&out).expect("mkdir");
-        let (status, _) = host("tar", &["-xf", name, "-C", out.to_str().expect("utf8")], dir.path(), b"").expect("tar");
+        let (status, _) = host(
+            "tar",
+            &["-xf", name, "-C", out.to_str().expect("utf8")],
+            dir.path(),
+            b"",
+        )
+        .expect("tar");
         assert_eq!(status, 0);
-        assert_eq!(std::fs::read(out.join("tree/sub/deeper/z")).expect("z"), vec![7u8; 70_000]);
-        assert_eq!(std::fs::read_link(out.join("tree/link")).expect("link"), Path::new("a.txt"));
+        assert_eq!(
+            std::fs::read(out.join("tree/sub/deeper/z")).expect("z"),
+            vec![7u8; 70_000]
+        );
+        assert_eq!(
+            std::fs::read_link(out.join("tree/link")).expect("link"),
+            Path::new("a.txt")
+        );
         assert!(out.join("tree/empty").is_dir());
     }
     // Creating twice gives the same bytes.
     let a = std::fs::read(dir.path().join("out.tgz")).expect("read");
-    run(&["tar", "-czf", "/out.tgz", "-C", "/", "tree"], dir.path(), b"");
+    run(
+        &["tar", "-czf", "/out.tgz", "-C", "/", "tree"],
+        dir.path(),
+        b"",
+    );
     assert_eq!(a, std::fs::read(dir.path().join("out.tgz")).expect("read"));
 }
 
@@ -291,22 +340,68 @@ fn tar_from_gnu_extracts_and_lists_in_kiln() {
     };
     assert_eq!(status, 0);
     std::fs::create_dir(dir.path().join("dest")).expect("mkdir");
-    let ran = run(&["tar", "xzf", "/gnu.tgz", "-C", "/dest", "--strip-components=1"], dir.path(), b"");
+    let ran = run(
+        &[
+            "tar",
+            "xzf",
+            "/gnu.tgz",
+            "-C",
+            "/dest",
+            "--strip-components=1",
+        ],
+        dir.path(),
+        b"",
+    );
     assert_eq!(ran.status, 0, "{}", ran.stderr);
-    assert_eq!(std::fs::read_to_string(dir.path().join("dest/a.txt")).expect("a"), "ay\n");
-    assert_eq!(std::fs::read(dir.path().join("dest/sub/deeper/z")).expect("z").len(), 70_000);
-    assert_eq!(std::fs::read_link(dir.path().join("dest/link")).expect("link"), Path::new("a.txt"));
-    assert!(dir.path().join("dest").join("sub").join("n".repeat(120)).is_file());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("dest/a.txt")).expect("a"),
+        "ay\n"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("dest/sub/deeper/z"))
+            .expect("z")
+            .len(),
+        70_000
+    );
+    assert_eq!(
+        std::fs::read_link(dir.path().join("dest/link")).expect("link"),
+        Path::new("a.txt")
+    );
+    assert!(dir
+        .path()
+        .join("dest")
+        .join("sub")
+        .join("n".repeat(120))
+        .is_file());
     // Listing from stdin, verbose, matches GNU's verbose listing.
     let bytes = std::fs::read(dir.path().join("gnu.tgz")).expect("read");
     let ours = run(&["tar", "-tvzf", "-"], dir.path(), &bytes);
     assert_eq!(ours.status, 0, "{}", ours.stderr);
-    let (_, theirs) = host("tar", &["--utc", "-tvzf", "-", "--numeric-owner"], dir.path(), &bytes).expect("tar");
-    let ours_names: Vec<String> = String::from_utf8_lossy(&ours.stdout).lines().map(|l| l.split(' ').next_back().unwrap_or("").to_owned()).collect();
-    let theirs_names: Vec<String> = String::from_utf8_lossy(&theirs).lines().map(|l| l.split(' ').next_back().unwrap_or("").to_owned()).collect();
+    let (_, theirs) = host(
+        "tar",
+        &["--utc", "-tvzf", "-", "--numeric-owner"],
+        dir.path(),
+        &bytes,
+    )
+    .expect("tar");
+    let ours_names: Vec<String> = String::from_utf8_lossy(&ours.stdout)
+        .lines()
+        .map(|l| l.split(' ').next_back().unwrap_or("").to_owned())
+        .collect();
+    let theirs_names: Vec<String> = String::from_utf8_lossy(&theirs)
+        .lines()
+        .map(|l| l.split(' ').next_back().unwrap_or("").to_owned())
+        .collect();
     assert_eq!(ours_names, theirs_names);
-    let ours_first = String::from_utf8_lossy(&ours.stdout).lines().nth(1).unwrap_or("").to_owned();
-    assert!(ours_first.starts_with("-rw-r--r--") || ours_first.starts_with("-rw-"), "{ours_first}");
+    let ours_first = String::from_utf8_lossy(&ours.stdout)
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        ours_first.starts_with("-rw-r--r--") || ours_first.starts_with("-rw-"),
+        "{ours_first}"
+    );
 }
 
 #[test]
@@ -333,7 +428,12 @@ fn tar_refuses_members_escaping_the_destination() {
             b.append(&h, body).expect("append");
         };
         raw(b"../evil.txt", tar::EntryType::Regular, None, b"evil\n");
-        raw(b"ok/../../evil2.txt", tar::EntryType::Regular, None, b"evil\n");
+        raw(
+            b"ok/../../evil2.txt",
+            tar::EntryType::Regular,
+            None,
+            b"evil\n",
+        );
         raw(b"esc", tar::EntryType::Symlink, Some(b".."), b"");
         raw(b"esc/evil3.txt", tar::EntryType::Regular, None, b"evil\n");
         raw(b"/abs.txt", tar::EntryType::Regular, None, b"abs\n");
@@ -344,19 +444,36 @@ fn tar_refuses_members_escaping_the_destination() {
     std::fs::create_dir(dir.path().join("dest")).expect("mkdir");
     let ran = run(&["tar", "-xf", "/evil.tar", "-C", "/dest"], dir.path(), b"");
     assert_eq!(ran.status, 2, "{}", ran.stderr);
-    assert!(ran.stderr.contains("../evil.txt: Member name contains '..'"), "{}", ran.stderr);
-    assert!(ran.stderr.contains("Removing leading `/'"), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("../evil.txt: Member name contains '..'"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("Removing leading `/'"),
+        "{}",
+        ran.stderr
+    );
     assert!(!dir.path().join("evil.txt").exists());
     assert!(!dir.path().join("evil2.txt").exists());
     assert!(!dir.path().join("evil3.txt").exists());
-    assert_eq!(std::fs::read_to_string(dir.path().join("dest/good.txt")).expect("good"), "good\n");
-    assert_eq!(std::fs::read_to_string(dir.path().join("dest/abs.txt")).expect("abs"), "abs\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("dest/good.txt")).expect("good"),
+        "good\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("dest/abs.txt")).expect("abs"),
+        "abs\n"
+    );
 }
 
 #[test]
 fn gzip_output_is_reproducible_and_gnu_readable() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let text: Vec<u8> = (0..20_000u32).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+    let text: Vec<u8> = (0..20_000u32)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
     let a = run(&["gzip"], dir.path(), &text);
     let b = run(&["gzip", "-c", "-n"], dir.path(), &text);
     assert_eq!(a.status, 0, "{}", a.stderr);

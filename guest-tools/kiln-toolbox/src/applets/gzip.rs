@@ -53,6 +53,10 @@ fn run(prog: &'static str, decompress: bool, stdout: bool, args: Vec<OsString>) 
         level: 6,
         files: Vec::new(),
     };
+    if args.iter().skip(1).any(|a| a == "--help") {
+        println!("Usage: {prog} [OPTION]... [FILE]...\nCompress or uncompress FILEs (by default, compress FILES in-place).\n\n  -c, --stdout      write on standard output, keep original files unchanged\n  -d, --decompress  decompress\n  -f, --force       force overwrite of output file\n  -k, --keep        keep (don't delete) input files\n  -n, --no-name     do not save the original name and timestamp (always)\n  -q, --quiet       suppress all warnings\n  -1, --fast        compress faster\n  -9, --best        compress better\n\nWith no FILE, or when FILE is -, read standard input.");
+        return 0;
+    }
     if let Err(msg) = parse(&mut opts, args) {
         eprintln!("{prog}: {msg}");
         eprintln!("Try '{prog} --help' for more information.");
@@ -143,7 +147,8 @@ fn stream(opts: &Options, input: impl Read, output: impl Write) -> Result<(), Fa
         let mut encoder = GzBuilder::new()
             .operating_system(3)
             .write(&mut output, Compression::new(opts.level));
-        io::copy(&mut BufReader::new(input), &mut encoder).and_then(|_| encoder.finish().map(|_| ()))
+        io::copy(&mut BufReader::new(input), &mut encoder)
+            .and_then(|_| encoder.finish().map(|_| ()))
     };
     result
         .and_then(|()| output.flush())
@@ -197,7 +202,8 @@ fn one_file(opts: &Options, name: &str) -> Result<(), Failure> {
         return Err(rename(f, name));
     }
     if !opts.keep {
-        std::fs::remove_file(path).map_err(|e| Failure::Error(format!("{name}: {}", os_msg(&e))))?;
+        std::fs::remove_file(path)
+            .map_err(|e| Failure::Error(format!("{name}: {}", os_msg(&e))))?;
     }
     Ok(())
 }

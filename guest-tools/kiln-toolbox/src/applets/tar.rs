@@ -43,6 +43,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    if args.iter().any(|a| a == "--help") {
+        println!("Usage: tar [OPTION...] [FILE]...\n\n  -c, --create              create a new archive\n  -x, --extract, --get      extract files from an archive\n  -t, --list                list the contents of an archive\n  -f, --file=ARCHIVE        use archive file ARCHIVE (- for stdin/stdout)\n  -z, --gzip                filter the archive through gzip\n  -C, --directory=DIR       change to directory DIR\n      --strip-components=N strip N leading components from names on extraction\n  -v, --verbose             verbosely list files processed\n  -p, --preserve-permissions  accepted (WASI has no modes)");
+        return 0;
+    }
     let opts = match parse(args) {
         Ok(o) => o,
         Err(msg) => {
@@ -51,12 +55,17 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return 2;
         }
     };
-    let mut tar = Tar { opts, failed: false };
+    let mut tar = Tar {
+        opts,
+        failed: false,
+    };
     let result = match tar.opts.mode {
         Some(Mode::Create) => tar.create(),
         Some(Mode::Extract) => tar.read(true),
         Some(Mode::List) => tar.read(false),
-        None => Err("You must specify one of the '-Acdtrux', '--delete' or '--test-label' options".into()),
+        None => Err(
+            "You must specify one of the '-Acdtrux', '--delete' or '--test-label' options".into(),
+        ),
     };
     match result {
         Ok(()) if !tar.failed => 0,
@@ -89,7 +98,8 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
         // Old style: the first word is a cluster of letters without a dash.
         let cluster = if first && !arg.starts_with('-') {
             Some(arg.as_str())
-        } else if !only_operands && arg.starts_with('-') && !arg.starts_with("--") && arg.len() > 1 {
+        } else if !only_operands && arg.starts_with('-') && !arg.starts_with("--") && arg.len() > 1
+        {
             Some(&arg[1..])
         } else {
             None
@@ -156,8 +166,12 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
                         .parse()
                         .map_err(|_| format!("Invalid number of elements: '{v}'"))?;
                 }
-                "preserve-permissions" | "same-permissions" | "no-same-owner" | "same-owner"
-                | "numeric-owner" | "no-same-permissions" => {}
+                "preserve-permissions"
+                | "same-permissions"
+                | "no-same-owner"
+                | "same-owner"
+                | "numeric-owner"
+                | "no-same-permissions" => {}
                 _ => return Err(format!("unrecognized option '{arg}'")),
             }
             continue;
@@ -169,9 +183,10 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
 
 fn set_mode(opts: &mut Options, mode: Mode) -> Result<(), String> {
     match opts.mode {
-        Some(m) if m != mode => {
-            Err("You may not specify more than one '-Acdtrux', '--delete' or  '--test-label' option".into())
-        }
+        Some(m) if m != mode => Err(
+            "You may not specify more than one '-Acdtrux', '--delete' or  '--test-label' option"
+                .into(),
+        ),
         _ => {
             opts.mode = Some(mode);
             Ok(())
@@ -226,9 +241,9 @@ impl Tar {
         }
         let out: Box<dyn Write> = match self.opts.file.as_deref() {
             None | Some("-") => Box::new(io::stdout().lock()),
-            Some(f) => Box::new(
-                File::create(f).map_err(|e| format!("{f}: Cannot open: {}", os_msg(&e)))?,
-            ),
+            Some(f) => {
+                Box::new(File::create(f).map_err(|e| format!("{f}: Cannot open: {}", os_msg(&e)))?)
+            }
         };
         let write_err = |e: io::Error| format!("write error: {e}");
         if self.opts.gzip {
@@ -236,7 +251,10 @@ impl Tar {
                 .operating_system(3)
                 .write(BufWriter::new(out), Compression::default());
             let encoder = self.write_archive(encoder)?;
-            encoder.finish().and_then(|mut w| w.flush()).map_err(write_err)
+            encoder
+                .finish()
+                .and_then(|mut w| w.flush())
+                .map_err(write_err)
         } else {
             let mut w = self.write_archive(BufWriter::new(out))?;
             w.flush().map_err(write_err)
@@ -269,7 +287,12 @@ impl Tar {
     }
 
     /// Appends `src` as member `name`, and a directory's contents after it.
-    fn add<W: Write>(&mut self, builder: &mut tar::Builder<W>, src: &Path, name: &str) -> Result<(), String> {
+    fn add<W: Write>(
+        &mut self,
+        builder: &mut tar::Builder<W>,
+        src: &Path,
+        name: &str,
+    ) -> Result<(), String> {
         let meta = match fs::symlink_metadata(src) {
             Ok(m) => m,
             Err(e) => {
@@ -291,23 +314,39 @@ impl Tar {
         header.set_mtime(mtime);
         let write_err = |e: io::Error| format!("{name}: write error: {e}");
         if self.opts.verbose {
-            let shown = if meta.is_dir() && !name.ends_with('/') { format!("{name}/") } else { name.to_owned() };
+            let shown = if meta.is_dir() && !name.ends_with('/') {
+                format!("{name}/")
+            } else {
+                name.to_owned()
+            };
             self.say(&shown);
         }
         if meta.file_type().is_symlink() {
-            let target = fs::read_link(src).map_err(|e| format!("{name}: Cannot readlink: {}", os_msg(&e)))?;
+            let target = fs::read_link(src)
+                .map_err(|e| format!("{name}: Cannot readlink: {}", os_msg(&e)))?;
             header.set_entry_type(tar::EntryType::Symlink);
             header.set_mode(0o777);
             header.set_size(0);
-            builder.append_link(&mut header, name, target).map_err(write_err)?;
+            builder
+                .append_link(&mut header, name, target)
+                .map_err(write_err)?;
         } else if meta.is_dir() {
             header.set_entry_type(tar::EntryType::Directory);
             header.set_mode(0o755);
             header.set_size(0);
-            let dir_name = if name.ends_with('/') { name.to_owned() } else { format!("{name}/") };
-            builder.append_data(&mut header, &dir_name, io::empty()).map_err(write_err)?;
+            let dir_name = if name.ends_with('/') {
+                name.to_owned()
+            } else {
+                format!("{name}/")
+            };
+            builder
+                .append_data(&mut header, &dir_name, io::empty())
+                .map_err(write_err)?;
             let mut children: Vec<String> = match fs::read_dir(src) {
-                Ok(rd) => rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+                Ok(rd) => rd
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect(),
                 Err(e) => {
                     eprintln!("{PROG}: {name}: Cannot open: {}", os_msg(&e));
                     self.failed = true;
@@ -330,7 +369,9 @@ impl Tar {
             header.set_entry_type(tar::EntryType::Regular);
             header.set_mode(0o644);
             header.set_size(meta.len());
-            builder.append_data(&mut header, name, BufReader::new(file)).map_err(write_err)?;
+            builder
+                .append_data(&mut header, name, BufReader::new(file))
+                .map_err(write_err)?;
         } else {
             eprintln!("{PROG}: {name}: socket ignored");
         }
@@ -341,7 +382,9 @@ impl Tar {
     fn read(&mut self, extract: bool) -> Result<(), String> {
         let input: Box<dyn Read> = match self.opts.file.as_deref() {
             None | Some("-") => Box::new(io::stdin().lock()),
-            Some(f) => Box::new(File::open(f).map_err(|e| format!("{f}: Cannot open: {}", os_msg(&e)))?),
+            Some(f) => {
+                Box::new(File::open(f).map_err(|e| format!("{f}: Cannot open: {}", os_msg(&e)))?)
+            }
         };
         let mut input = BufReader::new(input);
         let magic = input.fill_buf().map_err(|e| format!("read error: {e}"))?;
@@ -359,7 +402,8 @@ impl Tar {
         let mut seen = vec![false; wanted.len()];
         let mut warned_abs = false;
         for entry in entries {
-            let mut entry = entry.map_err(|e| format!("This does not look like a tar archive ({e})"))?;
+            let mut entry =
+                entry.map_err(|e| format!("This does not look like a tar archive ({e})"))?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             if !wanted.is_empty() {
                 let hit = wanted.iter().position(|w| {
@@ -381,12 +425,18 @@ impl Tar {
                 eprintln!("{PROG}: Removing leading `/' from member names");
                 warned_abs = true;
             }
-            if Path::new(name).components().any(|c| c == Component::ParentDir) {
+            if Path::new(name)
+                .components()
+                .any(|c| c == Component::ParentDir)
+            {
                 eprintln!("{PROG}: {raw}: Member name contains '..'");
                 self.failed = true;
                 continue;
             }
-            let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+            let parts: Vec<&str> = name
+                .split('/')
+                .filter(|p| !p.is_empty() && *p != ".")
+                .collect();
             if parts.len() <= self.opts.strip {
                 continue;
             }
@@ -471,13 +521,17 @@ impl Tar {
             let last = i + 1 == comps.len();
             match fs::symlink_metadata(&at) {
                 Ok(m) if m.file_type().is_symlink() && !last => {
-                    return Err("Cannot open: Not a directory (a symbolic link is in the way)".into());
+                    return Err(
+                        "Cannot open: Not a directory (a symbolic link is in the way)".into(),
+                    );
                 }
                 Ok(m) if !last && !m.is_dir() => {
                     return Err("Cannot open: Not a directory".into());
                 }
                 Ok(_) => {}
-                Err(_) if !last => fs::create_dir(&at).map_err(|e| format!("Cannot mkdir: {}", os_msg(&e)))?,
+                Err(_) if !last => {
+                    fs::create_dir(&at).map_err(|e| format!("Cannot mkdir: {}", os_msg(&e)))?
+                }
                 Err(_) => {}
             }
         }
@@ -505,7 +559,8 @@ impl Tar {
                     .map(|l| String::from_utf8_lossy(&l).into_owned())
                     .ok_or("Cannot create symlink: no target")?;
                 remove_old(&dest);
-                symlink(&target, &dest).map_err(|e| format!("Cannot create symlink to '{target}': {}", os_msg(&e)))?;
+                symlink(&target, &dest)
+                    .map_err(|e| format!("Cannot create symlink to '{target}': {}", os_msg(&e)))?;
             }
             tar::EntryType::Link => {
                 let target = entry
@@ -513,21 +568,31 @@ impl Tar {
                     .map(|l| String::from_utf8_lossy(&l).into_owned())
                     .ok_or("Cannot hard link: no target")?;
                 let target = target.trim_start_matches('/');
-                if Path::new(target).components().any(|c| c == Component::ParentDir) {
-                    return Err(format!("Cannot hard link to '{target}': Member name contains '..'"));
+                if Path::new(target)
+                    .components()
+                    .any(|c| c == Component::ParentDir)
+                {
+                    return Err(format!(
+                        "Cannot hard link to '{target}': Member name contains '..'"
+                    ));
                 }
-                let parts: Vec<&str> = target.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+                let parts: Vec<&str> = target
+                    .split('/')
+                    .filter(|p| !p.is_empty() && *p != ".")
+                    .collect();
                 if parts.len() <= self.opts.strip {
                     return Ok(());
                 }
                 let from: PathBuf = parts[self.opts.strip..].iter().collect();
                 remove_old(&dest);
-                fs::hard_link(base.join(&from), &dest)
-                    .map_err(|e| format!("Cannot hard link to '{}': {}", from.display(), os_msg(&e)))?;
+                fs::hard_link(base.join(&from), &dest).map_err(|e| {
+                    format!("Cannot hard link to '{}': {}", from.display(), os_msg(&e))
+                })?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 remove_old(&dest);
-                let mut file = File::create(&dest).map_err(|e| format!("Cannot open: {}", os_msg(&e)))?;
+                let mut file =
+                    File::create(&dest).map_err(|e| format!("Cannot open: {}", os_msg(&e)))?;
                 io::copy(entry, &mut file).map_err(|e| format!("Cannot write: {}", os_msg(&e)))?;
                 let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
                 let _ = file.set_modified(when);

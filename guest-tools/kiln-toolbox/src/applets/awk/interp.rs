@@ -95,7 +95,10 @@ struct Reader {
 
 impl Reader {
     fn new(input: Box<dyn Read>) -> Reader {
-        Reader { input: Box::new(BufReader::new(input)), eof: false }
+        Reader {
+            input: Box::new(BufReader::new(input)),
+            eof: false,
+        }
     }
 
     /// The next record by RS: one character, "" (paragraphs), or a regex.
@@ -125,7 +128,11 @@ impl Reader {
                 }
                 rec.push_str(l);
             }
-            return Ok(if rec.is_empty() && self.eof { None } else { Some(rec) });
+            return Ok(if rec.is_empty() && self.eof {
+                None
+            } else {
+                Some(rec)
+            });
         }
         if let (Some(re), true) = (re, rs.chars().count() > 1) {
             let mut all = Vec::new();
@@ -203,8 +210,14 @@ impl<'p> Interp<'p> {
         };
         it.srand(0.0);
         for (k, v) in [
-            ("FS", " "), ("OFS", " "), ("ORS", "\n"), ("RS", "\n"), ("SUBSEP", "\u{1c}"),
-            ("CONVFMT", "%.6g"), ("OFMT", "%.6g"), ("FILENAME", ""),
+            ("FS", " "),
+            ("OFS", " "),
+            ("ORS", "\n"),
+            ("RS", "\n"),
+            ("SUBSEP", "\u{1c}"),
+            ("CONVFMT", "%.6g"),
+            ("OFMT", "%.6g"),
+            ("FILENAME", ""),
         ] {
             it.set_global(k, Value::Str(v.into()));
         }
@@ -239,7 +252,10 @@ impl<'p> Interp<'p> {
                 }
             }
         }
-        let has_main = prog.rules.iter().any(|r| !matches!(r.pattern, Pattern::Begin));
+        let has_main = prog
+            .rules
+            .iter()
+            .any(|r| !matches!(r.pattern, Pattern::Begin));
         if !exiting && has_main {
             'records: while self.next_main_record()? {
                 for (i, rule) in prog.rules.iter().enumerate() {
@@ -340,12 +356,16 @@ impl<'p> Interp<'p> {
             Var::Global(n) if n == "NF" => Ok(Value::Num(self.nf as f64)),
             Var::Global(n) => match self.globals.get(n) {
                 Some(Cell::Scalar(v)) => Ok(v.clone()),
-                Some(Cell::Array(_)) => Err(RunError(format!("attempt to use array `{n}' in a scalar context"))),
+                Some(Cell::Array(_)) => Err(RunError(format!(
+                    "attempt to use array `{n}' in a scalar context"
+                ))),
                 Some(Cell::Untyped(_)) | None => Ok(Value::Uninit),
             },
             Var::Local(i) => match self.frames.last().and_then(|f| f.get(*i)) {
                 Some(Cell::Scalar(v)) => Ok(v.clone()),
-                Some(Cell::Array(_)) => Err(RunError("attempt to use array in a scalar context".into())),
+                Some(Cell::Array(_)) => {
+                    Err(RunError("attempt to use array in a scalar context".into()))
+                }
                 Some(Cell::Untyped(_)) | None => Ok(Value::Uninit),
             },
         }
@@ -355,7 +375,9 @@ impl<'p> Interp<'p> {
         match var {
             Var::Global(n) => {
                 if let Some(Cell::Array(_)) = self.globals.get(n) {
-                    return Err(RunError(format!("attempt to use array `{n}' in a scalar context")));
+                    return Err(RunError(format!(
+                        "attempt to use array `{n}' in a scalar context"
+                    )));
                 }
                 self.set_global(n, v);
             }
@@ -371,7 +393,10 @@ impl<'p> Interp<'p> {
     /// The array a name refers to, created on first use.
     fn array_of(&mut self, var: &Var) -> ArrayRef {
         let slot = match var {
-            Var::Global(n) => self.globals.entry(n.clone()).or_insert_with(|| Cell::Scalar(Value::Uninit)),
+            Var::Global(n) => self
+                .globals
+                .entry(n.clone())
+                .or_insert_with(|| Cell::Scalar(Value::Uninit)),
             Var::Local(i) => {
                 let Some(slot) = self.frames.last_mut().and_then(|f| f.get_mut(*i)) else {
                     return Rc::default();
@@ -422,7 +447,11 @@ impl<'p> Interp<'p> {
 
     fn split(&mut self, s: &str, fs: &str, paragraph: bool) -> Vec<String> {
         if fs == " " {
-            return s.split([' ', '\t', '\n']).filter(|f| !f.is_empty()).map(str::to_owned).collect();
+            return s
+                .split([' ', '\t', '\n'])
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         if s.is_empty() {
             return Vec::new();
@@ -484,7 +513,10 @@ impl<'p> Interp<'p> {
     fn field_index(&mut self, e: &Expr) -> R<usize> {
         let n = self.eval(e)?.num();
         if n < 0.0 {
-            return Err(RunError(format!("trying to access out of range field {}", n as i64)));
+            return Err(RunError(format!(
+                "trying to access out of range field {}",
+                n as i64
+            )));
         }
         Ok(n as usize)
     }
@@ -507,7 +539,11 @@ impl<'p> Interp<'p> {
                 return Ok(false);
             }
             let rs = self.global_str("RS");
-            let re = if rs.chars().count() > 1 { Some(self.regex(&rs)?) } else { None };
+            let re = if rs.chars().count() > 1 {
+                Some(self.regex(&rs)?)
+            } else {
+                None
+            };
             let rec = match self.main.as_mut().map(|r| r.record(&rs, re.as_ref())) {
                 Some(Ok(Some(rec))) => rec,
                 Some(Ok(None)) | None => {
@@ -523,7 +559,9 @@ impl<'p> Interp<'p> {
 
     fn bump_nr(&mut self) {
         for k in ["NR", "FNR"] {
-            let n = self.get_var(&Var::Global(k.into())).map_or(0.0, |v| v.num());
+            let n = self
+                .get_var(&Var::Global(k.into()))
+                .map_or(0.0, |v| v.num());
             self.set_global(k, Value::Num(n + 1.0));
         }
     }
@@ -535,8 +573,14 @@ impl<'p> Interp<'p> {
         while self.argi < argc {
             let i = self.argi;
             self.argi += 1;
-            let arg = argv.borrow().map.get(&i.to_string()).map(|(_, v)| v.string("%.6g"));
-            let Some(arg) = arg.filter(|a| !a.is_empty()) else { continue };
+            let arg = argv
+                .borrow()
+                .map
+                .get(&i.to_string())
+                .map(|(_, v)| v.string("%.6g"));
+            let Some(arg) = arg.filter(|a| !a.is_empty()) else {
+                continue;
+            };
             if let Some((name, value)) = super::assignment(&arg) {
                 self.set_global(&name, Value::StrNum(value));
                 continue;
@@ -549,7 +593,10 @@ impl<'p> Interp<'p> {
                 match File::open(&arg) {
                     Ok(f) => Box::new(f),
                     Err(e) => {
-                        return Err(RunError(format!("cannot open \"{arg}\" ({})", super::os_msg(&e))))
+                        return Err(RunError(format!(
+                            "cannot open \"{arg}\" ({})",
+                            super::os_msg(&e)
+                        )))
                     }
                 }
             };
@@ -734,7 +781,9 @@ impl<'p> Interp<'p> {
         let target = match redirect {
             None => None,
             Some(Redirect::Pipe) => {
-                return Err(RunError("pipes are not supported (no shell in the sandbox)".into()))
+                return Err(RunError(
+                    "pipes are not supported (no shell in the sandbox)".into(),
+                ))
             }
             Some(Redirect::Write(e)) => Some((self.eval(e)?.string(&self.convfmt()), false)),
             Some(Redirect::Append(e)) => Some((self.eval(e)?.string(&self.convfmt()), true)),
@@ -761,7 +810,12 @@ impl<'p> Interp<'p> {
             } else {
                 File::create(&name)
             }
-            .map_err(|e| RunError(format!("can't redirect to `{name}' ({})", super::os_msg(&e))))?;
+            .map_err(|e| {
+                RunError(format!(
+                    "can't redirect to `{name}' ({})",
+                    super::os_msg(&e)
+                ))
+            })?;
             self.files.insert(name.clone(), BufWriter::new(f));
         }
         match self.files.get_mut(&name) {
@@ -811,10 +865,8 @@ impl<'p> Interp<'p> {
             Expr::Assign(op, target, rhs) => {
                 let r = self.eval(rhs)?;
                 let v = match op {
-                    None => match r {
-                        // Copies keep their type; a field copied stays a strnum.
-                        v => v,
-                    },
+                    // Copies keep their type: a copied field stays a strnum.
+                    None => r,
                     Some(op) => {
                         let l = self.eval(target)?.num();
                         Value::Num(arith(op, l, r.num())?)
@@ -853,7 +905,9 @@ impl<'p> Interp<'p> {
                         };
                         use std::cmp::Ordering::*;
                         bool_val(match (*op, ord) {
-                            ("<", Some(Less)) | ("<=", Some(Less | Equal)) | ("==", Some(Equal)) => true,
+                            ("<", Some(Less))
+                            | ("<=", Some(Less | Equal))
+                            | ("==", Some(Equal)) => true,
                             (">", Some(Greater)) | (">=", Some(Greater | Equal)) => true,
                             ("!=", o) => o != Some(Equal),
                             _ => false,
@@ -881,7 +935,9 @@ impl<'p> Interp<'p> {
             Expr::Builtin(name, args) => self.builtin(name, args)?,
             Expr::Getline(target, file) => self.getline(target.as_deref(), file.as_deref())?,
             Expr::PipeGetline => {
-                return Err(RunError("pipes are not supported (no shell in the sandbox)".into()))
+                return Err(RunError(
+                    "pipes are not supported (no shell in the sandbox)".into(),
+                ))
             }
         })
     }
@@ -892,7 +948,9 @@ impl<'p> Interp<'p> {
             return Err(RunError(format!("function `{name}' not defined")));
         };
         if args.len() > params.len() {
-            return Err(RunError(format!("function `{name}' called with more arguments than declared")));
+            return Err(RunError(format!(
+                "function `{name}' called with more arguments than declared"
+            )));
         }
         if self.frames.len() > 10_000 {
             return Err(RunError(format!("function `{name}': recursion too deep")));
@@ -976,8 +1034,16 @@ impl<'p> Interp<'p> {
                     self.readers.insert(name.clone(), Reader::new(input));
                 }
                 let rs = self.global_str("RS");
-                let re = if rs.chars().count() > 1 { Some(self.regex(&rs)?) } else { None };
-                match self.readers.get_mut(&name).map(|r| r.record(&rs, re.as_ref())) {
+                let re = if rs.chars().count() > 1 {
+                    Some(self.regex(&rs)?)
+                } else {
+                    None
+                };
+                match self
+                    .readers
+                    .get_mut(&name)
+                    .map(|r| r.record(&rs, re.as_ref()))
+                {
                     Some(Ok(Some(rec))) => rec,
                     Some(Ok(None)) | None => return Ok(Value::Num(0.0)),
                     Some(Err(_)) => return Ok(Value::Num(-1.0)),
@@ -1026,6 +1092,7 @@ pub fn translate_ere(src: &str) -> String {
     let chars: Vec<char> = src.chars().collect();
     let mut i = 0;
     let mut in_bracket = false;
+    let mut in_interval = false;
     while i < chars.len() {
         let c = chars[i];
         if in_bracket {
@@ -1049,7 +1116,8 @@ pub fn translate_ere(src: &str) -> String {
                     i += 2;
                     continue;
                 }
-                '[' | '&' | '~' | '-' if c != '-' => out.push('\\'),
+                // Set operators and nested classes of the regex crate.
+                '[' | '&' | '~' => out.push('\\'),
                 _ => {}
             }
             out.push(c);
@@ -1092,15 +1160,14 @@ pub fn translate_ere(src: &str) -> String {
                     let inner = &rest[1..end];
                     !inner.is_empty() && inner.chars().all(|ch| ch.is_ascii_digit() || ch == ',')
                 }) && i > 0;
-                if !interval {
+                if interval {
+                    in_interval = true;
+                } else {
                     out.push('\\');
                 }
             }
-            '}' => {
-                if !out.contains('{') || out.ends_with("\\{") {
-                    out.push('\\');
-                }
-            }
+            '}' if in_interval => in_interval = false,
+            '}' => out.push('\\'),
             _ => {}
         }
         out.push(c);
@@ -1108,7 +1175,6 @@ pub fn translate_ere(src: &str) -> String {
     }
     out
 }
-
 
 impl Interp<'_> {
     /// -F: the field separator before BEGIN runs.

@@ -30,9 +30,9 @@ const KEYWORDS: &[&str] = &[
 ];
 
 pub const BUILTINS: &[&str] = &[
-    "length", "substr", "index", "split", "sub", "gsub", "match", "sprintf", "tolower",
-    "toupper", "int", "sqrt", "exp", "log", "sin", "cos", "atan2", "rand", "srand", "close",
-    "fflush", "system",
+    "length", "substr", "index", "split", "sub", "gsub", "match", "sprintf", "tolower", "toupper",
+    "int", "sqrt", "exp", "log", "sin", "cos", "atan2", "rand", "srand", "close", "fflush",
+    "system",
 ];
 
 /// Longest first, so `**=` wins over `**` and `*`.
@@ -56,7 +56,10 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, LexError> {
     while i < chars.len() {
         let c = chars[i];
         if c == '\n' {
-            out.push(Token { tok: Tok::Newline, line });
+            out.push(Token {
+                tok: Tok::Newline,
+                line,
+            });
             line += 1;
             i += 1;
             continue;
@@ -82,7 +85,9 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, LexError> {
             continue;
         }
         let start_line = line;
-        let tok = if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        let tok = if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let start = i;
             while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
                 i += 1;
@@ -122,7 +127,10 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, LexError> {
             loop {
                 match chars.get(i) {
                     None | Some('\n') => {
-                        return Err(LexError { line, msg: "unterminated string".into() })
+                        return Err(LexError {
+                            line,
+                            msg: "unterminated string".into(),
+                        })
                     }
                     Some('"') => {
                         i += 1;
@@ -146,7 +154,10 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, LexError> {
             loop {
                 match chars.get(i) {
                     None | Some('\n') => {
-                        return Err(LexError { line, msg: "unterminated regexp".into() })
+                        return Err(LexError {
+                            line,
+                            msg: "unterminated regexp".into(),
+                        })
                     }
                     Some('/') if !in_bracket => {
                         i += 1;
@@ -202,7 +213,10 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, LexError> {
         } else {
             let rest: String = chars[i..chars.len().min(i + 3)].iter().collect();
             let Some(op) = OPS.iter().find(|op| rest.starts_with(**op)) else {
-                return Err(LexError { line, msg: format!("invalid char '{c}' in expression") });
+                return Err(LexError {
+                    line,
+                    msg: format!("invalid char '{c}' in expression"),
+                });
             };
             i += op.chars().count();
             // `**` and `**=` are gawk's spellings of `^` and `^=`.
@@ -212,9 +226,15 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, LexError> {
                 o => o,
             })
         };
-        out.push(Token { tok, line: start_line });
+        out.push(Token {
+            tok,
+            line: start_line,
+        });
     }
-    out.push(Token { tok: Tok::Eof, line });
+    out.push(Token {
+        tok: Tok::Eof,
+        line,
+    });
     Ok(out)
 }
 

@@ -19,7 +19,10 @@ const FATAL: i32 = 2;
 
 /// Entry point for `awk`.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let mut fs: Option<String> = None;
     let mut assigns = Vec::new();
     let mut progfiles = Vec::new();
@@ -44,7 +47,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
         };
         match flag {
             "-F" => match value() {
-                Some(v) => fs = Some(if v == "t" { "\t".into() } else { lexer::unescape(&v) }),
+                Some(v) => {
+                    fs = Some(if v == "t" {
+                        "\t".into()
+                    } else {
+                        lexer::unescape(&v)
+                    })
+                }
                 None => return usage("option requires an argument -- F"),
             },
             "-v" => match value().as_deref().and_then(assignment) {
@@ -55,6 +64,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 Some(v) => progfiles.push(v),
                 None => return usage("option requires an argument -- f"),
             },
+            _ if a == "--help" => {
+                println!("Usage: awk [-F fs] [-v var=value] [-f progfile | 'program'] [file ...]\nPOSIX awk: patterns and actions over records and fields.");
+                return 0;
+            }
             _ if a == "--version" => {
                 println!("awk (kiln toolbox): POSIX awk");
                 return 0;
@@ -83,7 +96,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
                     src.push('\n');
                 }
                 Err(e) => {
-                    eprintln!("awk: fatal: can't open source file `{f}' for reading: {}", os_msg(&e));
+                    eprintln!(
+                        "awk: fatal: can't open source file `{f}' for reading: {}",
+                        os_msg(&e)
+                    );
                     return FATAL;
                 }
             }
@@ -134,7 +150,9 @@ pub(crate) fn assignment(arg: &str) -> Option<(String, String)> {
     let (name, value) = arg.split_once('=')?;
     let mut chars = name.chars();
     let first = chars.next()?;
-    if !(first.is_ascii_alphabetic() || first == '_') || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if !(first.is_ascii_alphabetic() || first == '_')
+        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return None;
     }
     Some((name.to_owned(), lexer::unescape(value)))

@@ -100,7 +100,13 @@ pub struct ParseError {
 type R<T> = Result<T, ParseError>;
 
 pub fn parse(tokens: Vec<Token>) -> R<Program> {
-    let mut p = Parser { toks: tokens, pos: 0, params: Vec::new(), no_gt: false, no_in: false };
+    let mut p = Parser {
+        toks: tokens,
+        pos: 0,
+        params: Vec::new(),
+        no_gt: false,
+        no_in: false,
+    };
     let mut prog = Program::default();
     p.terminators();
     while !p.at(&Tok::Eof) {
@@ -166,7 +172,10 @@ impl Parser {
             Tok::Newline => "end of line".into(),
             Tok::Eof => "end of file".into(),
         };
-        Err(ParseError { line: self.line(), msg: format!("syntax error at or near {near}") })
+        Err(ParseError {
+            line: self.line(),
+            msg: format!("syntax error at or near {near}"),
+        })
     }
     fn expect_op(&mut self, op: &str) -> R<()> {
         if self.is_op(op) {
@@ -345,24 +354,44 @@ impl Parser {
     fn for_stmt(&mut self) -> R<Stmt> {
         self.pos += 1;
         self.expect_op("(")?;
-        if let (Tok::Name(k), Tok::Keyword("in"), Tok::Name(a), Tok::Op(")")) =
-            (self.peek().clone(), self.peek_at(1).clone(), self.peek_at(2).clone(), self.peek_at(3).clone())
-        {
+        if let (Tok::Name(k), Tok::Keyword("in"), Tok::Name(a), Tok::Op(")")) = (
+            self.peek().clone(),
+            self.peek_at(1).clone(),
+            self.peek_at(2).clone(),
+            self.peek_at(3).clone(),
+        ) {
             self.pos += 4;
             let body = self.body_stmt()?;
             return Ok(Stmt::ForIn(self.var(k), self.var(a), Box::new(body)));
         }
-        let init = if self.is_op(";") { None } else { Some(self.simple_expr_stmt()?) };
+        let init = if self.is_op(";") {
+            None
+        } else {
+            Some(self.simple_expr_stmt()?)
+        };
         self.expect_op(";")?;
         self.newlines();
-        let cond = if self.is_op(";") { None } else { Some(self.expr()?) };
+        let cond = if self.is_op(";") {
+            None
+        } else {
+            Some(self.expr()?)
+        };
         self.expect_op(";")?;
         self.newlines();
-        let step = if self.is_op(")") { None } else { Some(self.simple_expr_stmt()?) };
+        let step = if self.is_op(")") {
+            None
+        } else {
+            Some(self.simple_expr_stmt()?)
+        };
         self.expect_op(")")?;
         if self.is_op(";") {
             self.pos += 1;
-            return Ok(Stmt::For(init, cond, step, Box::new(Stmt::Block(Vec::new()))));
+            return Ok(Stmt::For(
+                init,
+                cond,
+                step,
+                Box::new(Stmt::Block(Vec::new())),
+            ));
         }
         let body = self.body_stmt()?;
         Ok(Stmt::For(init, cond, step, Box::new(body)))
@@ -381,8 +410,13 @@ impl Parser {
                 self.pos += 1;
                 let mut args = Vec::new();
                 let ends = |p: &Parser| {
-                    p.is_op(";") || p.is_op("}") || p.is_op(">") || p.is_op(">>") || p.is_op("|")
-                        || p.at(&Tok::Newline) || p.at(&Tok::Eof)
+                    p.is_op(";")
+                        || p.is_op("}")
+                        || p.is_op(">")
+                        || p.is_op(">>")
+                        || p.is_op("|")
+                        || p.at(&Tok::Newline)
+                        || p.at(&Tok::Eof)
                 };
                 if !ends(self) {
                     // `print (a, b) > f`: a parenthesized list.
@@ -417,7 +451,11 @@ impl Parser {
                     self.no_gt = true;
                     let target = self.concat()?;
                     self.no_gt = old;
-                    Some(if append { Redirect::Append(target) } else { Redirect::Write(target) })
+                    Some(if append {
+                        Redirect::Append(target)
+                    } else {
+                        Redirect::Write(target)
+                    })
                 } else if self.is_op("|") {
                     self.pos += 1;
                     self.concat()?;
@@ -428,7 +466,11 @@ impl Parser {
                 if k == "printf" && args.is_empty() {
                     return self.error();
                 }
-                Ok(if k == "print" { Stmt::Print(args, redirect) } else { Stmt::Printf(args, redirect) })
+                Ok(if k == "print" {
+                    Stmt::Print(args, redirect)
+                } else {
+                    Stmt::Printf(args, redirect)
+                })
             }
             "break" => {
                 self.pos += 1;
@@ -444,12 +486,20 @@ impl Parser {
             }
             "exit" | "return" => {
                 self.pos += 1;
-                let value = if self.is_op(";") || self.is_op("}") || self.at(&Tok::Newline) || self.at(&Tok::Eof) {
+                let value = if self.is_op(";")
+                    || self.is_op("}")
+                    || self.at(&Tok::Newline)
+                    || self.at(&Tok::Eof)
+                {
                     None
                 } else {
                     Some(self.expr()?)
                 };
-                Ok(if k == "exit" { Stmt::Exit(value) } else { Stmt::Return(value) })
+                Ok(if k == "exit" {
+                    Stmt::Exit(value)
+                } else {
+                    Stmt::Return(value)
+                })
             }
             "delete" => {
                 self.pos += 1;
@@ -599,8 +649,7 @@ impl Parser {
 
     fn relational(&mut self) -> R<Expr> {
         let mut e = self.concat()?;
-        loop {
-            let Tok::Op(op) = self.peek().clone() else { break };
+        while let Tok::Op(op) = self.peek().clone() {
             if op == "|" && matches!(self.peek_at(1), Tok::Keyword("getline")) {
                 self.pos += 2;
                 if matches!(self.peek(), Tok::Name(_) | Tok::Op("$")) {
@@ -609,7 +658,9 @@ impl Parser {
                 e = Expr::PipeGetline;
                 continue;
             }
-            if !matches!(op, "<" | "<=" | "==" | "!=" | ">=") && !(op == ">" && !self.no_gt) {
+            let relational =
+                matches!(op, "<" | "<=" | "==" | "!=" | ">=") || (op == ">" && !self.no_gt);
+            if !relational {
                 break;
             }
             self.pos += 1;
@@ -622,7 +673,12 @@ impl Parser {
         let mut e = self.additive()?;
         loop {
             let starts = match self.peek() {
-                Tok::Num(_) | Tok::Str(_) | Tok::Regex(_) | Tok::Name(_) | Tok::FuncName(_) | Tok::Builtin(_) => true,
+                Tok::Num(_)
+                | Tok::Str(_)
+                | Tok::Regex(_)
+                | Tok::Name(_)
+                | Tok::FuncName(_)
+                | Tok::Builtin(_) => true,
                 Tok::Op(o) => matches!(*o, "$" | "!" | "(" | "-" | "+" | "++" | "--"),
                 Tok::Keyword("getline") => false,
                 _ => false,
@@ -642,7 +698,9 @@ impl Parser {
     fn additive(&mut self) -> R<Expr> {
         let mut e = self.multiplicative()?;
         while self.is_op("+") || self.is_op("-") {
-            let Tok::Op(op) = self.advance() else { unreachable!() };
+            let Tok::Op(op) = self.advance() else {
+                unreachable!()
+            };
             e = Expr::Binary(op, Box::new(e), Box::new(self.multiplicative()?));
         }
         Ok(e)
@@ -651,7 +709,9 @@ impl Parser {
     fn multiplicative(&mut self) -> R<Expr> {
         let mut e = self.unary()?;
         while self.is_op("*") || self.is_op("/") || self.is_op("%") {
-            let Tok::Op(op) = self.advance() else { unreachable!() };
+            let Tok::Op(op) = self.advance() else {
+                unreachable!()
+            };
             e = Expr::Binary(op, Box::new(e), Box::new(self.unary()?));
         }
         Ok(e)
@@ -678,7 +738,11 @@ impl Parser {
         if self.is_op("^") {
             self.pos += 1;
             // Right associative; the exponent may carry a sign.
-            let exp = if self.is_op("-") || self.is_op("+") || self.is_op("!") { self.unary()? } else { self.power()? };
+            let exp = if self.is_op("-") || self.is_op("+") || self.is_op("!") {
+                self.unary()?
+            } else {
+                self.power()?
+            };
             return Ok(Expr::Binary("^", Box::new(base), Box::new(exp)));
         }
         Ok(base)
@@ -728,7 +792,9 @@ impl Parser {
                 let list = self.expr_list(")")?;
                 self.expect_op(")")?;
                 match list.len() {
-                    1 => Ok(Expr::Group(Box::new(list.into_iter().next().unwrap_or(Expr::Num(0.0))))),
+                    1 => Ok(Expr::Group(Box::new(
+                        list.into_iter().next().unwrap_or(Expr::Num(0.0)),
+                    ))),
                     0 => {
                         self.pos -= 1;
                         self.error()

@@ -219,8 +219,15 @@ pub fn sprintf(fmt: &str, args: &[Value], convfmt: &str) -> String {
             'e' | 'E' | 'f' | 'F' | 'g' | 'G' => float_conv(arg.num(), conv, &spec),
             'c' => {
                 let s = match &arg {
-                    Value::Num(n) => char::from_u32(*n as u32).map(String::from).unwrap_or_default(),
-                    v => v.string(convfmt).chars().next().map(String::from).unwrap_or_default(),
+                    Value::Num(n) => char::from_u32(*n as u32)
+                        .map(String::from)
+                        .unwrap_or_default(),
+                    v => v
+                        .string(convfmt)
+                        .chars()
+                        .next()
+                        .map(String::from)
+                        .unwrap_or_default(),
                 };
                 pad(s, &spec, false)
             }
@@ -330,7 +337,7 @@ fn unsigned_conv(n: f64, conv: char, spec: &Spec) -> String {
 
 fn float_conv(n: f64, conv: char, spec: &Spec) -> String {
     let upper = conv.is_ascii_uppercase();
-    let neg = n.is_sign_negative() && !(n == 0.0 && !n.is_sign_negative());
+    let neg = n.is_sign_negative() && !n.is_nan();
     let a = n.abs();
     let body = if a.is_infinite() {
         "inf".to_owned()
@@ -363,8 +370,7 @@ fn float_conv(n: f64, conv: char, spec: &Spec) -> String {
         }
     };
     let body = if upper { body.to_uppercase() } else { body };
-    let neg = neg && !(a.is_nan());
-    let s = format!("{}{body}", sign(neg && n != 0.0 || (n == 0.0 && n.is_sign_negative()), spec));
+    let s = format!("{}{body}", sign(neg, spec));
     pad(s, spec, a.is_finite())
 }
 

@@ -11,7 +11,10 @@ impl Interp<'_> {
         let conv = self.convfmt();
         let arity = |lo: usize, hi: usize| -> R<()> {
             if args.len() < lo || args.len() > hi {
-                Err(RunError(format!("{name}: called with {} arguments", args.len())))
+                Err(RunError(format!(
+                    "{name}: called with {} arguments",
+                    args.len()
+                )))
             } else {
                 Ok(())
             }
@@ -88,7 +91,10 @@ impl Interp<'_> {
                 arity(2, 3)?;
                 let re = self.regex_of(&args[0])?;
                 let repl = self.eval(&args[1])?.string(&conv);
-                let target = args.get(2).cloned().unwrap_or(Expr::Field(Box::new(Expr::Num(0.0))));
+                let target = args
+                    .get(2)
+                    .cloned()
+                    .unwrap_or(Expr::Field(Box::new(Expr::Num(0.0))));
                 let s = self.eval(&target)?.string(&conv);
                 let (out, n) = substitute(&re, &repl, &s, name == "gsub");
                 if n > 0 {
@@ -124,7 +130,11 @@ impl Interp<'_> {
             "tolower" | "toupper" => {
                 arity(1, 1)?;
                 let s = self.eval(&args[0])?.string(&conv);
-                Value::Str(if name == "tolower" { s.to_lowercase() } else { s.to_uppercase() })
+                Value::Str(if name == "tolower" {
+                    s.to_lowercase()
+                } else {
+                    s.to_uppercase()
+                })
             }
             "int" | "sqrt" | "exp" | "log" | "sin" | "cos" => {
                 arity(1, 1)?;
@@ -174,7 +184,9 @@ impl Interp<'_> {
             }
             "system" => {
                 let _ = self.out.flush();
-                return Err(RunError("system() is not supported (no shell in the sandbox)".into()));
+                return Err(RunError(
+                    "system() is not supported (no shell in the sandbox)".into(),
+                ));
             }
             _ => return Err(RunError(format!("function `{name}' not defined"))),
         })
@@ -206,7 +218,9 @@ fn substitute(re: &Regex, repl: &str, s: &str, global: bool) -> (String, usize) 
         let Some(m) = re.find_at(s, pos) else { break };
         if m.start() == m.end() && last_end == Some(m.start()) {
             // No empty match right after a match: step over one character.
-            let Some(c) = s[m.start()..].chars().next() else { break };
+            let Some(c) = s[m.start()..].chars().next() else {
+                break;
+            };
             out.push_str(&s[pos..m.start() + c.len_utf8()]);
             pos = m.start() + c.len_utf8();
             continue;
@@ -255,4 +269,3 @@ fn expand(repl: &str, matched: &str, out: &mut String) {
         }
     }
 }
-

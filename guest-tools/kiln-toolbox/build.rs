@@ -7,11 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// Dependencies that are not applets themselves but support them.
-const SUPPORT_CRATES: &[&str] = &[
-    "uucore",
-    "tempfile",
-    "regex",
-];
+const SUPPORT_CRATES: &[&str] = &["uucore", "tempfile", "regex"];
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");

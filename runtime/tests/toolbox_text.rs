@@ -5,8 +5,8 @@
 
 use kiln_runtime::toolbox::{self, TOOLBOX_WASM};
 use kiln_runtime::{Invocation, Program, Runtime, RuntimeConfig, SpawnRequest, Spawner, Stdin};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -232,7 +232,11 @@ fn grep_matches_gnu() {
         };
         compared += 1;
         assert_eq!(ours.stdout, theirs.stdout, "{args:?}: stdout");
-        assert_eq!(ours.status, theirs.status, "{args:?}: status ({})", ours.stderr);
+        assert_eq!(
+            ours.status, theirs.status,
+            "{args:?}: status ({})",
+            ours.stderr
+        );
     }
     eprintln!("compared {compared} grep cases with GNU grep");
 }
@@ -309,13 +313,31 @@ fn grep_errors_are_gnu_like() {
     let cases: &[(&[&str], &str)] = &[
         (&["grep", "\\(a", "fruit.txt"], "grep: Unmatched ( or \\(\n"),
         (&["grep", "a\\)", "fruit.txt"], "grep: Unmatched ) or \\)\n"),
-        (&["grep", "-E", "(a", "fruit.txt"], "grep: Unmatched ( or \\(\n"),
-        (&["grep", "[a", "fruit.txt"], "grep: Unmatched [, [^, [:, [., or [=\n"),
-        (&["grep", "[[:foo:]]", "fruit.txt"], "grep: Invalid character class name\n"),
+        (
+            &["grep", "-E", "(a", "fruit.txt"],
+            "grep: Unmatched ( or \\(\n",
+        ),
+        (
+            &["grep", "[a", "fruit.txt"],
+            "grep: Unmatched [, [^, [:, [., or [=\n",
+        ),
+        (
+            &["grep", "[[:foo:]]", "fruit.txt"],
+            "grep: Invalid character class name\n",
+        ),
         (&["grep", "a\\{1", "fruit.txt"], "grep: Unmatched \\{\n"),
-        (&["grep", "a\\{2,1\\}", "fruit.txt"], "grep: Invalid content of \\{\\}\n"),
-        (&["grep", "\\1", "fruit.txt"], "grep: Invalid back reference\n"),
-        (&["grep", "a", "nope"], "grep: nope: No such file or directory\n"),
+        (
+            &["grep", "a\\{2,1\\}", "fruit.txt"],
+            "grep: Invalid content of \\{\\}\n",
+        ),
+        (
+            &["grep", "\\1", "fruit.txt"],
+            "grep: Invalid back reference\n",
+        ),
+        (
+            &["grep", "a", "nope"],
+            "grep: nope: No such file or directory\n",
+        ),
         (&["grep", "a", "d"], "grep: d: Is a directory\n"),
     ];
     for (args, message) in cases {
@@ -347,7 +369,16 @@ fn find_matches_gnu_up_to_order() {
         &["find", "d", "-type", "f", "-name", "[ab]*"],
         &["find", "d", "-maxdepth", "1"],
         &["find", ".", "-mindepth", "2"],
-        &["find", "d", "-mindepth", "1", "-maxdepth", "1", "-type", "d"],
+        &[
+            "find",
+            "d",
+            "-mindepth",
+            "1",
+            "-maxdepth",
+            "1",
+            "-type",
+            "d",
+        ],
         &["find", "-iname", "*.TXT"],
         &["find", ".", "-path", "./d/*", "-type", "f"],
         &["find", "d", "-path", "*sub*"],
@@ -357,15 +388,21 @@ fn find_matches_gnu_up_to_order() {
         &["find", "d", "-size", "6c"],
         &["find", "d", "!", "-name", "*.txt"],
         &["find", "d", "-not", "-type", "d"],
-        &["find", "d", "(", "-name", "a*", "-o", "-name", "b*", ")", "-print"],
-        &["find", "d", "-name", "sub", "-prune", "-o", "-type", "f", "-print"],
+        &[
+            "find", "d", "(", "-name", "a*", "-o", "-name", "b*", ")", "-print",
+        ],
+        &[
+            "find", "d", "-name", "sub", "-prune", "-o", "-type", "f", "-print",
+        ],
         &["find", "d", "-type", "l"],
         &["find", "d", "-type", "f,l"],
         &["find", "d/"],
         &["find", "d", "fruit.txt", "-name", "*t"],
         &["find", "d", "-depth", "-name", "s*"],
         &["find", "-L", "d", "-type", "f"],
-        &["find", "d", "-name", "*.txt", "-a", "-type", "f", "-o", "-name", "hollow"],
+        &[
+            "find", "d", "-name", "*.txt", "-a", "-type", "f", "-o", "-name", "hollow",
+        ],
         &["find", "d", "-false", "-o", "-true"],
         &["find", "d", "-name", "b*", "-quit"],
     ];
@@ -428,14 +465,19 @@ fn find_errors_are_gnu_like() {
     }
     // Other paths are still searched.
     let r = run(&["find", "nope", "d/sub"], t.path(), b"");
-    assert_eq!((r.status, r.stdout.as_str()), (1, "d/sub\nd/sub/c.txt\nd/sub/empty\n"));
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (1, "d/sub\nd/sub/c.txt\nd/sub/empty\n")
+    );
 }
 
 #[test]
 fn find_exec_runs_commands_through_the_spawner() {
     let t = tree();
     let r = run(
-        &["find", "d", "-name", "*.txt", "-type", "f", "-exec", "cat", "{}", ";"],
+        &[
+            "find", "d", "-name", "*.txt", "-type", "f", "-exec", "cat", "{}", ";",
+        ],
         t.path(),
         b"",
     );
@@ -455,7 +497,9 @@ fn find_exec_runs_commands_through_the_spawner() {
 
     // -exec is a test: its status decides what follows.
     let r = run(
-        &["find", "d", "-type", "f", "-exec", "test", "-s", "{}", ";", "-print"],
+        &[
+            "find", "d", "-type", "f", "-exec", "test", "-s", "{}", ";", "-print",
+        ],
         t.path(),
         b"",
     );
@@ -471,14 +515,29 @@ fn find_exec_runs_commands_through_the_spawner() {
 
     // Output printed before a spawn comes before the child's.
     let r = run(
-        &["find", "d/sub", "-type", "f", "-print", "-exec", "false", ";"],
+        &[
+            "find", "d/sub", "-type", "f", "-print", "-exec", "false", ";",
+        ],
         t.path(),
         b"",
     );
     assert_eq!(r.status, 0);
     assert_eq!(r.stdout, "d/sub/c.txt\nd/sub/empty\n");
 
-    let r = run(&["find", "d", "-name", "a.txt", "-exec", "nosuchcmd", "{}", ";"], t.path(), b"");
+    let r = run(
+        &[
+            "find",
+            "d",
+            "-name",
+            "a.txt",
+            "-exec",
+            "nosuchcmd",
+            "{}",
+            ";",
+        ],
+        t.path(),
+        b"",
+    );
     assert_eq!(r.status, 1);
 }
 
@@ -488,7 +547,11 @@ fn find_delete_removes_files_and_dirs() {
     let r = run(&["find", "d/sub", "-delete"], t.path(), b"");
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert!(!t.path().join("d/sub").exists());
-    let r = run(&["find", "d", "-name", "*.log", "-delete", "-print"], t.path(), b"");
+    let r = run(
+        &["find", "d", "-name", "*.log", "-delete", "-print"],
+        t.path(),
+        b"",
+    );
     assert_eq!(r.stdout, "d/b.log\n");
     assert!(!t.path().join("d/b.log").exists());
     assert!(t.path().join("d/a.txt").exists());
@@ -531,7 +594,11 @@ fn xargs_matches_gnu_xargs() {
 #[test]
 fn xargs_exit_statuses() {
     let t = tree();
-    let r = run(&["xargs", "-n", "1", "test", "-s"], t.path(), b"veg.txt d/sub/empty fruit.txt\n");
+    let r = run(
+        &["xargs", "-n", "1", "test", "-s"],
+        t.path(),
+        b"veg.txt d/sub/empty fruit.txt\n",
+    );
     assert_eq!(r.status, 123);
     assert_eq!(r.requests.len(), 3, "keeps going after a failure");
     let r = run(&["xargs", "nosuchcmd"], t.path(), b"a\n");
@@ -541,9 +608,17 @@ fn xargs_exit_statuses() {
     let r = run(&["xargs", "-n", "0"], t.path(), b"a\n");
     assert_eq!(r.status, 1);
     // The environment and working directory go to the command.
-    let mut ran = run_env(&["xargs", "printenv", "FOO"], t.path(), b"", &[("FOO", "bar")]);
+    let mut ran = run_env(
+        &["xargs", "printenv", "FOO"],
+        t.path(),
+        b"",
+        &[("FOO", "bar")],
+    );
     assert_eq!(ran.children, "bar\n");
-    assert_eq!(ran.requests.remove(0).env, [("FOO".to_owned(), "bar".to_owned())]);
+    assert_eq!(
+        ran.requests.remove(0).env,
+        [("FOO".to_owned(), "bar".to_owned())]
+    );
 }
 
 #[test]

@@ -20,7 +20,12 @@ pub fn current_dir() -> String {
 /// The whole current environment.
 pub fn current_env() -> Vec<(String, String)> {
     std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -40,4 +45,15 @@ pub fn run(argv: &[String]) -> io::Result<u8> {
 /// replaced lossily: kiln's spawn ABI carries UTF-8 only).
 pub fn strings(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
     args.map(|a| a.to_string_lossy().into_owned()).collect()
+}
+
+/// Prints `text` and returns true when the first argument is `--help`.
+pub fn help(args: &[String], text: &str) -> bool {
+    if args.first().map(String::as_str) != Some("--help") {
+        return false;
+    }
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    true
 }

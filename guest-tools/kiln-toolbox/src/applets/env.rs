@@ -10,9 +10,23 @@ use std::io::{self, Write as _};
 /// GNU env's status when env itself fails.
 const FAILED: i32 = 125;
 
+const HELP: &str = "\
+Usage: env [OPTION]... [-] [NAME=VALUE]... [COMMAND [ARG]...]
+Set each NAME to VALUE in the environment and run COMMAND (through kiln),
+or print the resulting environment.
+
+  -i, --ignore-environment  start with an empty environment
+  -u, --unset=NAME          remove variable from the environment
+  -C, --chdir=DIR           run COMMAND in DIR
+  -0, --null                end each output line with NUL, not newline
+";
+
 /// Runs env.
 pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     let args = command::strings(args.skip(1));
+    if command::help(&args, HELP) {
+        return 0;
+    }
     let mut vars = command::current_env();
     let mut nul = false;
     let mut dir: Option<String> = None;

@@ -13,9 +13,25 @@ use std::time::SystemTime;
 /// Roughly GNU's limit on one `-exec ... +` command line.
 const BATCH_BYTES: usize = 128 * 1024;
 
+const HELP: &str = "\
+Usage: find [-H] [-L] [-P] [PATH...] [EXPRESSION]
+Walk each PATH (default .) and evaluate EXPRESSION on every file.
+
+Tests:   -name -iname -path -ipath PATTERN, -type [fdl], -newer FILE,
+         -size [+-]N[bcwkMG], -empty, -true, -false
+Actions: -print, -print0, -delete, -prune, -quit,
+         -exec CMD {} ;  -exec CMD {} +  -execdir CMD {} ;
+Options: -maxdepth N, -mindepth N, -depth
+Operators: ( EXPR ), ! EXPR, -not EXPR, EXPR -a EXPR, EXPR -o EXPR, EXPR , EXPR
+Commands run through kiln (kiln.spawn).
+";
+
 /// Runs find.
 pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     let args = command::strings(args.skip(1));
+    if command::help(&args, HELP) {
+        return 0;
+    }
     let mut find = match Find::parse(args) {
         Ok(f) => f,
         Err(msg) => {
@@ -469,7 +485,10 @@ impl Parser {
         while let Some(op @ ("-o" | "-or")) = self.peek() {
             let op = op.to_owned();
             self.pos += 1;
-            if matches!(self.peek(), None | Some(")" | "," | "-o" | "-or" | "-a" | "-and")) {
+            if matches!(
+                self.peek(),
+                None | Some(")" | "," | "-o" | "-or" | "-a" | "-and")
+            ) {
                 return Err(format!("expected an expression after '{op}'"));
             }
             left = Expr::Or(Box::new(left), Box::new(self.and()?));
@@ -485,7 +504,10 @@ impl Parser {
                 Some(op @ ("-a" | "-and")) => {
                     let op = op.to_owned();
                     self.pos += 1;
-                    if matches!(self.peek(), None | Some(")" | "," | "-o" | "-or" | "-a" | "-and")) {
+                    if matches!(
+                        self.peek(),
+                        None | Some(")" | "," | "-o" | "-or" | "-a" | "-and")
+                    ) {
                         return Err(format!("expected an expression after '{op}'"));
                     }
                 }
@@ -545,9 +567,7 @@ impl Parser {
                 let mut kinds = Vec::new();
                 for k in arg.split(',') {
                     match k {
-                        "f" | "d" | "l" | "b" | "c" | "p" | "s" | "D" => {
-                            kinds.extend(k.chars())
-                        }
+                        "f" | "d" | "l" | "b" | "c" | "p" | "s" | "D" => kinds.extend(k.chars()),
                         _ => return Err(format!("Unknown argument to {p}: {arg}")),
                     }
                 }

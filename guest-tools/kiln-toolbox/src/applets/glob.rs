@@ -35,13 +35,17 @@ pub fn matches(pattern: &[u8], name: &[u8], fold_case: bool) -> bool {
                         continue;
                     }
                 }
-                b'\\' if p + 1 < pattern.len() => {
-                    if n < name.len() && fold(pattern[p + 1]) == fold(name[n]) {
-                        p += 2;
-                        n += 1;
-                        continue;
-                    }
+                b'\\'
+                    if p + 1 < pattern.len()
+                        && n < name.len()
+                        && fold(pattern[p + 1]) == fold(name[n]) =>
+                {
+                    p += 2;
+                    n += 1;
+                    continue;
                 }
+                // An escape that does not match here.
+                b'\\' if p + 1 < pattern.len() => {}
                 c if n < name.len() && c != b'?' && c != b'[' && fold(c) == fold(name[n]) => {
                     p += 1;
                     n += 1;

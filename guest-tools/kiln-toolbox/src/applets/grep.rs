@@ -43,9 +43,29 @@ struct Options {
     files: Vec<String>,
 }
 
+const HELP: &str = "\
+Usage: grep [OPTION]... PATTERNS [FILE]...
+Search for PATTERNS in each FILE (or standard input).
+
+  -E, -F, -G      PATTERNS are extended regexps, fixed strings, basic regexps
+  -e PATTERNS     use PATTERNS for matching;  -f FILE  take PATTERNS from FILE
+  -i, -w, -x      ignore case; match whole words; match whole lines
+  -v, -c, -n      select non-matching lines; count; prefix line numbers
+  -o, -q, -s      only the matches; quiet; no messages about files
+  -l, -L          list files with / without matches
+  -h, -H          without / with file names;  -m NUM  stop after NUM lines
+  -r, -R          search directories (-R follows all symlinks)
+      --include=GLOB --exclude=GLOB --exclude-dir=GLOB  filter -r
+Exit status: 0 if a line is selected, 1 if none, 2 on trouble.
+Back-references are not supported (kiln's grep uses the regex crate).
+";
+
 /// Runs grep.
 pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     let args = super::command::strings(args.skip(1));
+    if super::command::help(&args, HELP) {
+        return 0;
+    }
     let opts = match parse(args) {
         Ok(o) => o,
         Err(msg) => {
@@ -130,7 +150,8 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
                 "exclude" => o.exclude.push(need(value)?),
                 "exclude-dir" => o.exclude_dir.push(need(value)?),
                 "color" | "colour" => match value.as_deref() {
-                    None | Some("never" | "auto" | "always" | "none" | "no" | "tty" | "if-tty") => {}
+                    None | Some("never" | "auto" | "always" | "none" | "no" | "tty" | "if-tty") => {
+                    }
                     Some(other) => return Err(format!("invalid argument '{other}' for '--color'")),
                 },
                 _ => return Err(format!("unrecognized option '--{name}'")),
@@ -208,7 +229,11 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
     o.patterns = o
         .patterns
         .iter()
-        .flat_map(|p| p.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>())
+        .flat_map(|p| {
+            p.split(|&b| b == b'\n')
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        })
         .collect();
     Ok(o)
 }

@@ -253,7 +253,9 @@ impl Translator<'_> {
             if s.is_empty() {
                 Ok(None)
             } else if s.bytes().all(|b| b.is_ascii_digit()) {
-                s.parse().map(Some).map_err(|_| "Regular expression too big".to_owned())
+                s.parse()
+                    .map(Some)
+                    .map_err(|_| "Regular expression too big".to_owned())
             } else {
                 Err(invalid())
             }
@@ -319,7 +321,8 @@ impl Translator<'_> {
                 }
                 continue;
             }
-            let is_range = pat.get(i + 1) == Some(&b'-') && pat.get(i + 2).is_some_and(|&h| h != b']');
+            let is_range =
+                pat.get(i + 1) == Some(&b'-') && pat.get(i + 2).is_some_and(|&h| h != b']');
             if is_range {
                 let hi = pat[i + 2];
                 if hi < b {

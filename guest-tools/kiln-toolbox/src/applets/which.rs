@@ -7,9 +7,18 @@ use std::ffi::OsString;
 use std::io::{self, Write as _};
 use std::path::Path;
 
+const HELP: &str = "\
+Usage: which [-a] NAME...
+Print the first file named NAME in the directories of $PATH (-a: every one).
+Exit status: 1 if some NAME was not found.
+";
+
 /// Runs which.
 pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     let args = command::strings(args.skip(1));
+    if command::help(&args, HELP) {
+        return 0;
+    }
     let mut all = false;
     let mut names = Vec::new();
     for arg in args {

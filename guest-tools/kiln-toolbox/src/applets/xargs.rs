@@ -28,9 +28,27 @@ struct Options {
     command: Vec<String>,
 }
 
+const HELP: &str = "\
+Usage: xargs [OPTION]... [COMMAND [INITIAL-ARGS]...]
+Run COMMAND (default echo) with arguments read from standard input.
+
+  -0, --null          items are separated by NUL, not whitespace
+  -d DELIM            items are separated by DELIM
+  -n MAX-ARGS         at most MAX-ARGS arguments per command line
+  -L MAX-LINES        at most MAX-LINES input lines per command line
+  -I R                replace R in INITIAL-ARGS with each input line
+  -r, --no-run-if-empty  do not run COMMAND if the input is empty
+  -t, --verbose       print each command line on standard error first
+  -a FILE             read items from FILE
+Exit status: 123 if a command failed, 124 if one exited 255, 127 if not found.
+";
+
 /// Runs xargs.
 pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     let args = command::strings(args.skip(1));
+    if command::help(&args, HELP) {
+        return 0;
+    }
     let opts = match parse(args) {
         Ok(o) => o,
         Err(msg) => {
@@ -157,7 +175,9 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
 fn count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("invalid number \"{s}\": must be a positive integer")),
+        _ => Err(format!(
+            "invalid number \"{s}\": must be a positive integer"
+        )),
     }
 }
 
@@ -256,7 +276,10 @@ fn split(input: &[u8], o: &Options) -> Result<Vec<Item>, String> {
         }
     }
     if quote.is_some() {
-        return Err("unmatched quote; by default quotes are special to xargs unless you use the -0 option".into());
+        return Err(
+            "unmatched quote; by default quotes are special to xargs unless you use the -0 option"
+                .into(),
+        );
     }
     if in_word {
         let text = String::from_utf8_lossy(&word).into_owned();
@@ -285,7 +308,11 @@ fn run(o: &Options, items: Vec<Item>) -> i32 {
     let mut iter = items.into_iter().peekable();
     while let Some(item) = iter.next() {
         if let Some(r) = &o.replace {
-            let argv = o.command.iter().map(|a| a.replace(r.as_str(), &item.text)).collect();
+            let argv = o
+                .command
+                .iter()
+                .map(|a| a.replace(r.as_str(), &item.text))
+                .collect();
             match invoke(o, argv) {
                 Outcome::Ok => {}
                 Outcome::Failed => status = SOME_FAILED,
@@ -300,7 +327,9 @@ fn run(o: &Options, items: Vec<Item>) -> i32 {
         }
         let full = o.max_args.is_some_and(|n| batch.len() >= n)
             || o.max_lines.is_some_and(|n| lines >= n)
-            || iter.peek().is_some_and(|next| len + next.text.len() + 1 > MAX_CHARS);
+            || iter
+                .peek()
+                .is_some_and(|next| len + next.text.len() + 1 > MAX_CHARS);
         if full || iter.peek().is_none() {
             let mut argv = o.command.clone();
             argv.append(&mut batch);

@@ -164,6 +164,7 @@ fn tree() -> tempfile::TempDir {
         "a.b\naxb\nxx xxx\nabab\nnum 42 here\n[x] $5 ^up\nback\\slash\n",
     );
     write(r, "pats.txt", "fig\n^ban\n");
+    write(r, "bin.dat", "alpha\0beta\nalpha\n");
     write(r, "d/a.txt", "alpha\n");
     write(r, "d/b.log", "beta\nalpha\n");
     write(r, "d/sub/c.txt", &"x".repeat(3000));
@@ -223,6 +224,21 @@ fn grep_matches_gnu() {
         &["grep", "-c", "-v", "zzz", "veg.txt"],
         &["grep", "-e", "zz", "-e", "", "-c", "veg.txt"],
         &["grep", "-l", "alpha", "d/a.txt", "d/b.log"],
+        &["grep", "-w", "ab", "special.txt"],
+        &["grep", "*x", "special.txt"],
+        &["grep", "-o", "^*x*", "special.txt"],
+        &["grep", "-oE", "x**", "special.txt"],
+        &["grep", "-o", "x\\{,2\\} ", "special.txt"],
+        &["grep", "-i", "[a]pr", "fruit.txt"],
+        &["grep", "-oi", "A", "fruit.txt"],
+        &["grep", "-nv", "-e", "a", "-e", "e", "fruit.txt", "veg.txt"],
+        &["grep", "alpha", "bin.dat"],
+        &["grep", "-c", "alpha", "bin.dat"],
+        &["grep", "-a", "beta", "bin.dat"],
+        &["grep", "-l", "beta", "bin.dat", "fruit.txt"],
+        &["grep", "-E", "^$|fig", "fruit.txt"],
+        &["grep", "[[:upper:]][[:lower:]]*", "fruit.txt"],
+        &["grep", "-o", "\\w\\+\\b", "words.txt"],
     ];
     let mut compared = 0;
     for args in cases {
@@ -340,6 +356,9 @@ fn grep_errors_are_gnu_like() {
         ),
         (&["grep", "a", "d"], "grep: d: Is a directory\n"),
     ];
+    let r = run(&["grep", "alpha", "bin.dat"], t.path(), b"");
+    assert_eq!((r.status, r.stdout.as_str()), (0, ""));
+    assert_eq!(r.stderr, "grep: bin.dat: binary file matches\n");
     for (args, message) in cases {
         let ours = run(args, t.path(), b"");
         assert_eq!(ours.status, 2, "{args:?}: {}", ours.stderr);

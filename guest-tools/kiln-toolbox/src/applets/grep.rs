@@ -498,7 +498,7 @@ impl<W: io::Write> Grep<W> {
                     return Err(Stop);
                 }
                 if silent {
-                    if listing || binary {
+                    if listing || (binary && !o.count) {
                         break;
                     }
                     continue;

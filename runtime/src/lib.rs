@@ -32,8 +32,11 @@
 //! at `/`, listings are sorted, inode numbers and times are virtual, and the
 //! [`Changes`] a run made are recorded (see [`fs`]).
 //!
-//! Not yet here (later slices of the RUN issue): kiln's mode/ownership host
-//! API, bind/cache/tmpfs mounts.
+//! Modes and owners (which WASI p1 lacks) are kept by kiln per inode and
+//! served to guests through the `kiln` import module ([`kiln_api`]); the
+//! host reads them with [`Rootfs::owner`].
+//!
+//! Not yet here (later slices of the RUN issue): bind/cache/tmpfs mounts.
 
 mod cache;
 mod clock;
@@ -52,7 +55,7 @@ pub use cache::CacheStats;
 pub use clock::{VirtualClock, TICK as CLOCK_TICK};
 pub use engine::{MAX_WASM_STACK, WASMTIME_VERSION};
 pub use error::{RunError, RuntimeError, TrapKind};
-pub use fs::{Changes, Rootfs, RootfsOptions};
+pub use fs::{Changes, Owner, Rootfs, RootfsOptions};
 pub use invocation::{
     Invocation, Output, SpawnRequest, Spawner, Stdin, DEFAULT_CAPTURE_LIMIT, DEFAULT_MEMORY_LIMIT,
 };

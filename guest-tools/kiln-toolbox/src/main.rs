@@ -6,6 +6,7 @@
 use std::ffi::OsString;
 use std::io::Write as _;
 
+mod applets;
 mod kiln_sys;
 
 /// One tool: its name, the uucore message set it needs, and its entry point.

@@ -41,7 +41,10 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
         return 0;
     }
     let (recursive, verbose, changes, quiet) = (has('R'), has('v'), has('c'), has('f'));
-    let reference = opts.iter().find(|(o, _)| *o == 'r').and_then(|(_, v)| v.clone());
+    let reference = opts
+        .iter()
+        .find(|(o, _)| *o == 'r')
+        .and_then(|(_, v)| v.clone());
     let mode = match reference {
         Some(r) => match Info::of(&r, true) {
             Ok(i) => Mode::Octal(i.owner.mode, 5),
@@ -94,10 +97,22 @@ fn change(path: &str, mode: &Mode, (verbose, changes, quiet): (bool, bool, bool)
     };
     let old = info.owner.mode;
     let new = modes::apply(mode, old, info.is_dir(), UMASK);
+    // GNU: when the umask kept a "who"-less change from doing all it said,
+    // say so and fail (the change made stays).
+    let naive = modes::apply(mode, old, info.is_dir(), 0);
     if let Err(e) = super::common::set_owner(path, true, Some(new), None, None) {
         if !quiet {
             eprintln!("{APPLET}: changing permissions of '{path}': {}", why(&e));
         }
+        return false;
+    }
+    if new != naive && !quiet {
+        let t = info.type_char();
+        let (nt, want) = (
+            super::common::perm_text(new),
+            super::common::perm_text(naive),
+        );
+        eprintln!("{APPLET}: {path}: new permissions are {t}{nt}, not {t}{want}");
         return false;
     }
     if verbose || (changes && new != old) {

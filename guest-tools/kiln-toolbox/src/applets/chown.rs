@@ -49,7 +49,10 @@ fn parse_spec(db: &Db, spec: &str) -> Result<Ids, String> {
                 .map(|u| u.gid)
                 .ok_or_else(|| format!("invalid spec: '{spec}'"))?,
         ),
-        Some(g) => Some(db.gid_of(g).ok_or_else(|| format!("invalid group: '{spec}'"))?),
+        Some(g) => Some(
+            db.gid_of(g)
+                .ok_or_else(|| format!("invalid group: '{spec}'"))?,
+        ),
     };
     Ok((uid, gid))
 }
@@ -74,7 +77,10 @@ pub fn run(applet: &str, args: impl Iterator<Item = OsString>) -> i32 {
         return 0;
     }
     let db = Db::load();
-    let reference = opts.iter().find(|(o, _)| *o == 'r').and_then(|(_, v)| v.clone());
+    let reference = opts
+        .iter()
+        .find(|(o, _)| *o == 'r')
+        .and_then(|(_, v)| v.clone());
     let ids: Ids = match reference {
         Some(r) => match Info::of(&r, true) {
             Ok(i) if applet == "chgrp" => (None, Some(i.owner.gid)),
@@ -106,7 +112,10 @@ pub fn run(applet: &str, args: impl Iterator<Item = OsString>) -> i32 {
         }
     };
     if operands.is_empty() {
-        return usage(applet, &format!("missing operand after '{}'", args.last().map_or("", |s| s)));
+        return usage(
+            applet,
+            &format!("missing operand after '{}'", args.last().map_or("", |s| s)),
+        );
     }
     let recursive = has('R');
     // -R acts on symlinks themselves (GNU's -P default); so does -h.

@@ -175,7 +175,9 @@ fn pairs(a: &Asked) -> Vec<(String, String, bool)> {
     let (sources, dest_dir, dest) = match &a.target {
         Some(t) => (ops, Some(t.clone()), None),
         None => {
-            let Some(last) = ops.pop() else { return Vec::new() };
+            let Some(last) = ops.pop() else {
+                return Vec::new();
+            };
             if !a.no_target && Path::new(&last).is_dir() {
                 (ops, Some(last), None)
             } else {
@@ -205,7 +207,9 @@ fn add(src: &str, to: &str, a: &Asked, out: &mut Vec<(String, String, bool)>) {
     let existed = std::fs::symlink_metadata(to).is_ok();
     out.push((src.to_owned(), to.to_owned(), existed));
     let follow = follows(a);
-    let Ok(info) = Info::of(src, follow) else { return };
+    let Ok(info) = Info::of(src, follow) else {
+        return;
+    };
     if a.recursive && info.is_dir() {
         let mut names: Vec<String> = std::fs::read_dir(src)
             .map(|rd| {
@@ -269,7 +273,10 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
             continue;
         }
         if let Err(e) = set_owner(to, false, mode, uid, gid) {
-            eprintln!("cp: cannot set the mode of '{to}': {}", super::common::why(&e));
+            eprintln!(
+                "cp: cannot set the mode of '{to}': {}",
+                super::common::why(&e)
+            );
             failed = true;
         }
     }

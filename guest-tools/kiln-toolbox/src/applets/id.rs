@@ -74,20 +74,37 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     let sep = if has('z') { "\0" } else { " " };
     let end = if has('z') { "\0" } else { "\n" };
     if has('u') {
-        let s = if names { db.user_name(uid) } else { uid.to_string() };
+        let s = if names {
+            db.user_name(uid)
+        } else {
+            uid.to_string()
+        };
         print!("{s}{end}");
     } else if has('g') {
-        let s = if names { db.group_name(gid) } else { gid.to_string() };
+        let s = if names {
+            db.group_name(gid)
+        } else {
+            gid.to_string()
+        };
         print!("{s}{end}");
     } else if has('G') {
         let list: Vec<String> = groups(&db, name.as_deref(), gid)
             .into_iter()
-            .map(|g| if names { db.group_name(g) } else { g.to_string() })
+            .map(|g| {
+                if names {
+                    db.group_name(g)
+                } else {
+                    g.to_string()
+                }
+            })
             .collect();
         print!("{}{end}", list.join(sep));
     } else {
         if names {
-            return usage(APPLET, "printing only names or real IDs requires -u, -g, or -G");
+            return usage(
+                APPLET,
+                "printing only names or real IDs requires -u, -g, or -G",
+            );
         }
         let with = |id: u32, n: Option<String>| match n {
             Some(n) => format!("{id}({n})"),

@@ -44,7 +44,12 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
         Err(e) => return usage(APPLET, &e),
     };
     let has = |c: char| opts.iter().any(|(o, _)| *o == c);
-    let value = |c: char| opts.iter().rev().find(|(o, _)| *o == c).and_then(|(_, v)| v.clone());
+    let value = |c: char| {
+        opts.iter()
+            .rev()
+            .find(|(o, _)| *o == c)
+            .and_then(|(_, v)| v.clone())
+    };
     if has('?') {
         println!("Usage: install [-m MODE] [-o OWNER] [-g GROUP] [-D] SOURCE DEST\n  or:  install [...] SOURCE... DIRECTORY\n  or:  install [...] -t DIRECTORY SOURCE...\n  or:  install [...] -d DIRECTORY...");
         return 0;
@@ -98,14 +103,22 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
         (Some(t), _) => (&operands[..], Some(t), None),
         (None, true) => match operands.as_slice() {
             [s, d] => (std::slice::from_ref(s), None, Some(d.clone())),
-            _ => return usage(APPLET, "with -T, give exactly one source and one destination"),
+            _ => {
+                return usage(
+                    APPLET,
+                    "with -T, give exactly one source and one destination",
+                )
+            }
         },
         (None, false) => {
             let Some((last, rest)) = operands.split_last() else {
                 return usage(APPLET, "missing file operand");
             };
             if rest.is_empty() {
-                return usage(APPLET, &format!("missing destination file operand after '{last}'"));
+                return usage(
+                    APPLET,
+                    &format!("missing destination file operand after '{last}'"),
+                );
             }
             if rest.len() > 1 || Path::new(last).is_dir() {
                 (rest, Some(last.clone()), None)
@@ -117,7 +130,9 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     if has('D') {
         let lead = match (&target_dir, &dest) {
             (Some(t), _) => Some(t.clone()),
-            (None, Some(d)) => Path::new(d).parent().map(|p| p.to_string_lossy().into_owned()),
+            (None, Some(d)) => Path::new(d)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned()),
             _ => None,
         };
         if let Some(l) = lead.filter(|l| !l.is_empty()) {
@@ -161,7 +176,10 @@ fn apply(path: &str, a: &Attrs) -> bool {
     match set_owner(path, true, Some(a.mode), a.uid, a.gid) {
         Ok(()) => true,
         Err(e) => {
-            eprintln!("{APPLET}: cannot change permissions of '{path}': {}", why(&e));
+            eprintln!(
+                "{APPLET}: cannot change permissions of '{path}': {}",
+                why(&e)
+            );
             false
         }
     }

@@ -34,7 +34,12 @@ fn wants_long(args: &[OsString]) -> bool {
             break;
         }
         if a.starts_with("--") {
-            if a == "--numeric-uid-gid" || a == "--full-time" || a == "--format=long" || a == "--format=verbose" || a == "-l" {
+            if a == "--numeric-uid-gid"
+                || a == "--full-time"
+                || a == "--format=long"
+                || a == "--format=verbose"
+                || a == "-l"
+            {
                 return true;
             }
         } else if a.starts_with('-') && a[1..].chars().any(|c| "lngo".contains(c)) {
@@ -173,7 +178,14 @@ fn sort(entries: &mut [Entry], o: &Options) {
 }
 
 /// The listing of directory `path` (and, with -R, of those under it).
-fn listing(out: &mut String, path: &str, o: &Options, db: &Db, header: bool, first: &mut bool) -> i32 {
+fn listing(
+    out: &mut String,
+    path: &str,
+    o: &Options,
+    db: &Db,
+    header: bool,
+    first: &mut bool,
+) -> i32 {
     if !*first {
         out.push('\n');
     }
@@ -302,7 +314,11 @@ fn table(out: &mut String, entries: &[Entry], o: &Options, db: &Db) {
                 i.nlink.to_string(),
                 who(i.owner.uid, db.user_name(i.owner.uid)),
                 who(i.owner.gid, db.group_name(i.owner.gid)),
-                if o.human { human(i.size) } else { i.size.to_string() },
+                if o.human {
+                    human(i.size)
+                } else {
+                    i.size.to_string()
+                },
                 format!("{} {name}", date(o, i.mtime, now)),
             ]
         })

@@ -123,7 +123,11 @@ pub fn apply(mode: &Mode, old: u32, is_dir: bool, umask: u32) -> u32 {
                         '+' => cur | value,
                         '-' => cur & !value,
                         _ => {
-                            let keep = if is_dir { 0o6000 & !explicit_special } else { 0 };
+                            let keep = if is_dir {
+                                0o6000 & !explicit_special
+                            } else {
+                                0
+                            };
                             (cur & (!mask | keep)) | value
                         }
                     };

@@ -36,7 +36,12 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
         println!("Usage: stat [-L] [-t] [-c FORMAT | --printf=FORMAT] FILE...");
         return 0;
     }
-    let value = |c: char| opts.iter().rev().find(|(o, _)| *o == c).and_then(|(_, v)| v.clone());
+    let value = |c: char| {
+        opts.iter()
+            .rev()
+            .find(|(o, _)| *o == c)
+            .and_then(|(_, v)| v.clone())
+    };
     let format = match (value('c'), value('p')) {
         (_, Some(p)) => unescape(&p),
         (Some(c), None) => format!("{c}\n"),
@@ -89,8 +94,7 @@ fn unescape(s: &str) -> String {
 /// The file name as `%N` shows it: quoted only when a shell would need it.
 fn quote(s: &str) -> String {
     let plain = !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c));
     if plain {
         s.to_owned()

@@ -40,5 +40,8 @@ pub fn month_abbr(m: u32) -> &'static str {
     const NAMES: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    NAMES.get(m.saturating_sub(1) as usize).copied().unwrap_or("???")
+    NAMES
+        .get(m.saturating_sub(1) as usize)
+        .copied()
+        .unwrap_or("???")
 }

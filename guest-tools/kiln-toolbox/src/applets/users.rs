@@ -29,7 +29,11 @@ fn pick_id(used: &[u32], system: bool, pick: Pick, prefer: Option<u32>) -> Optio
         (Pick::LowestFree, false) => (1000..=59999).find(free),
         (Pick::Shadow, true) => (100..=999).rev().find(free),
         (Pick::Shadow, false) => {
-            let top = used.iter().copied().filter(|u| (1000..=59999).contains(u)).max();
+            let top = used
+                .iter()
+                .copied()
+                .filter(|u| (1000..=59999).contains(u))
+                .max();
             top.map_or(Some(1000), |t| Some(t + 1).filter(|n| *n <= 59999))
                 .or_else(|| (1000..=59999).find(free))
         }
@@ -44,9 +48,9 @@ fn valid_name(n: &str) -> bool {
         .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
     first_ok
         && n.len() <= 32
-        && n.trim_end_matches('$')
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' || c == '.')
+        && n.trim_end_matches('$').chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' || c == '.'
+        })
 }
 
 fn append(path: &str, line: &str) -> std::io::Result<()> {
@@ -70,7 +74,14 @@ fn today() -> u64 {
 }
 
 /// Appends a group; returns its gid.
-fn add_group(applet: &str, db: &Db, name: &str, gid: Option<u32>, system: bool, pick: Pick) -> Result<u32, String> {
+fn add_group(
+    applet: &str,
+    db: &Db,
+    name: &str,
+    gid: Option<u32>,
+    system: bool,
+    pick: Pick,
+) -> Result<u32, String> {
     if !valid_name(name) {
         return Err(format!("{applet}: invalid group name '{name}'"));
     }
@@ -83,16 +94,19 @@ fn add_group(applet: &str, db: &Db, name: &str, gid: Option<u32>, system: bool, 
         Some(g) => g,
         None => pick_id(&used, system, pick, None).ok_or(format!("{applet}: no free GID"))?,
     };
-    append("/etc/group", &format!("{name}:x:{gid}:")).map_err(|e| format!("{applet}: /etc/group: {e}"))?;
+    append("/etc/group", &format!("{name}:x:{gid}:"))
+        .map_err(|e| format!("{applet}: /etc/group: {e}"))?;
     if std::path::Path::new("/etc/gshadow").exists() {
-        append("/etc/gshadow", &format!("{name}:!::")).map_err(|e| format!("{applet}: /etc/gshadow: {e}"))?;
+        append("/etc/gshadow", &format!("{name}:!::"))
+            .map_err(|e| format!("{applet}: /etc/gshadow: {e}"))?;
     }
     Ok(gid)
 }
 
 /// Adds `user` to the member list of `group`.
 fn add_member(applet: &str, group: &str, user: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string("/etc/group").map_err(|e| format!("{applet}: /etc/group: {e}"))?;
+    let text =
+        std::fs::read_to_string("/etc/group").map_err(|e| format!("{applet}: /etc/group: {e}"))?;
     let mut found = false;
     let lines: Vec<String> = text
         .lines()
@@ -112,7 +126,8 @@ fn add_member(applet: &str, group: &str, user: &str) -> Result<(), String> {
     if !found {
         return Err(format!("{applet}: group '{group}' does not exist"));
     }
-    std::fs::write("/etc/group", lines.join("\n") + "\n").map_err(|e| format!("{applet}: /etc/group: {e}"))
+    std::fs::write("/etc/group", lines.join("\n") + "\n")
+        .map_err(|e| format!("{applet}: /etc/group: {e}"))
 }
 
 /// A user to append.
@@ -127,15 +142,27 @@ struct NewUser {
 }
 
 fn add_user(applet: &str, u: &NewUser) -> Result<(), String> {
-    let NewUser { name, uid, gid, gecos, home, shell, .. } = u;
-    append("/etc/passwd", &format!("{name}:x:{uid}:{gid}:{gecos}:{home}:{shell}"))
-        .map_err(|e| format!("{applet}: /etc/passwd: {e}"))?;
+    let NewUser {
+        name,
+        uid,
+        gid,
+        gecos,
+        home,
+        shell,
+        ..
+    } = u;
+    append(
+        "/etc/passwd",
+        &format!("{name}:x:{uid}:{gid}:{gecos}:{home}:{shell}"),
+    )
+    .map_err(|e| format!("{applet}: /etc/passwd: {e}"))?;
     if std::path::Path::new("/etc/shadow").exists() {
         append("/etc/shadow", &format!("{name}:!:{}:0:99999:7:::", today()))
             .map_err(|e| format!("{applet}: /etc/shadow: {e}"))?;
     }
     if u.make_home && !std::path::Path::new(home).exists() {
-        std::fs::create_dir_all(home).map_err(|e| format!("{applet}: cannot create {home}: {e}"))?;
+        std::fs::create_dir_all(home)
+            .map_err(|e| format!("{applet}: cannot create {home}: {e}"))?;
         let own = |p: &str| set_owner(p, false, None, Some(*uid), Some(*gid));
         set_owner(home, false, Some(0o755), Some(*uid), Some(*gid))
             .map_err(|e| format!("{applet}: {home}: {e}"))?;
@@ -174,7 +201,10 @@ fn copy_skel(skel: &str, home: &str, own: &dyn Fn(&str) -> std::io::Result<()>) 
 }
 
 fn value(opts: &[Opt], c: char) -> Option<String> {
-    opts.iter().rev().find(|(o, _)| *o == c).and_then(|(_, v)| v.clone())
+    opts.iter()
+        .rev()
+        .find(|(o, _)| *o == c)
+        .and_then(|(_, v)| v.clone())
 }
 
 fn has(opts: &[Opt], c: char) -> bool {
@@ -192,8 +222,11 @@ fn finish(r: Result<(), String>) -> i32 {
 }
 
 fn parse_id(applet: &str, what: &str, v: Option<String>) -> Result<Option<u32>, String> {
-    v.map(|s| s.parse::<u32>().map_err(|_| format!("{applet}: invalid {what} '{s}'")))
-        .transpose()
+    v.map(|s| {
+        s.parse::<u32>()
+            .map_err(|_| format!("{applet}: invalid {what} '{s}'"))
+    })
+    .transpose()
 }
 
 /// busybox `adduser [-h DIR] [-g GECOS] [-s SHELL] [-G GRP] [-S] [-D] [-H]
@@ -256,7 +289,9 @@ pub mod adduser {
         let uid = match parse_id(A, "uid", value(opts, 'u'))? {
             Some(u) if used.contains(&u) => return Err(format!("{A}: uid '{u}' in use")),
             Some(u) => u,
-            None => pick_id(&used, system, Pick::LowestFree, None).ok_or(format!("{A}: no free uid"))?,
+            None => {
+                pick_id(&used, system, Pick::LowestFree, None).ok_or(format!("{A}: no free uid"))?
+            }
         };
         let gid = match (value(opts, 'G'), parse_id(A, "gid", value(opts, 'i'))?) {
             (Some(g), _) => db.gid_of(&g).ok_or(format!("{A}: unknown group {g}"))?,
@@ -267,7 +302,14 @@ pub mod adduser {
             (None, None) => {
                 let prefer = (!db.groups.iter().any(|g| g.gid == uid)).then_some(uid);
                 let gid = prefer
-                    .or_else(|| pick_id(&db.groups.iter().map(|g| g.gid).collect::<Vec<_>>(), system, Pick::LowestFree, None))
+                    .or_else(|| {
+                        pick_id(
+                            &db.groups.iter().map(|g| g.gid).collect::<Vec<_>>(),
+                            system,
+                            Pick::LowestFree,
+                            None,
+                        )
+                    })
                     .ok_or(format!("{A}: no free gid"))?;
                 add_group(A, db, name, Some(gid), system, Pick::LowestFree)?
             }
@@ -296,7 +338,11 @@ pub mod addgroup {
     const SPEC: Spec = Spec {
         flags: "Sq",
         valued: "g",
-        long: &[("gid", 'g', true), ("system", 'S', false), ("quiet", 'q', false)],
+        long: &[
+            ("gid", 'g', true),
+            ("system", 'S', false),
+            ("quiet", 'q', false),
+        ],
     };
 
     pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
@@ -311,7 +357,9 @@ pub mod addgroup {
             [user, group] => finish(add_member(A, group, user)),
             [group] => finish(
                 parse_id(A, "gid", value(&opts, 'g'))
-                    .and_then(|gid| add_group(A, &db, group, gid, has(&opts, 'S'), Pick::LowestFree))
+                    .and_then(|gid| {
+                        add_group(A, &db, group, gid, has(&opts, 'S'), Pick::LowestFree)
+                    })
                     .map(|_| ()),
             ),
             _ => usage(A, "give one group name (or USER GROUP)"),
@@ -372,10 +420,17 @@ pub mod useradd {
                 return Err(format!("{A}: UID {u} is not unique"))
             }
             Some(u) => u,
-            None => pick_id(&used, system, Pick::Shadow, None).ok_or(format!("{A}: no free UID"))?,
+            None => {
+                pick_id(&used, system, Pick::Shadow, None).ok_or(format!("{A}: no free UID"))?
+            }
         };
         let supplementary: Vec<String> = value(opts, 'G')
-            .map(|g| g.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .map(|g| {
+                g.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         for g in &supplementary {
             if db.gid_of(g).is_none() {
@@ -383,7 +438,9 @@ pub mod useradd {
             }
         }
         let gid = match value(opts, 'g') {
-            Some(g) => db.gid_of(&g).ok_or(format!("{A}: group '{g}' does not exist"))?,
+            Some(g) => db
+                .gid_of(&g)
+                .ok_or(format!("{A}: group '{g}' does not exist"))?,
             None if has(opts, 'N') => db.group("users").map_or(100, |g| g.gid),
             None => {
                 let gids: Vec<u32> = db.groups.iter().map(|g| g.gid).collect();
@@ -408,7 +465,10 @@ pub mod useradd {
         )?;
         let db = Db::load();
         for g in supplementary {
-            let name_of = db.gid_of(&g).and_then(|id| db.group_by_id(id)).map(|x| x.name.clone());
+            let name_of = db
+                .gid_of(&g)
+                .and_then(|id| db.group_by_id(id))
+                .map(|x| x.name.clone());
             add_member(A, &name_of.unwrap_or(g), name)?;
         }
         Ok(())

@@ -13,9 +13,39 @@ pub fn usage(applet: &str, msg: &str) -> i32 {
     1
 }
 
-/// argv without argv[0], as UTF-8 (kiln's image paths are UTF-8).
+/// Each applet's `--help` text.
+fn help_text(applet: &str) -> &'static str {
+    match applet {
+        "chmod" => "Usage: chmod [-R] [-c|-v] [-f] MODE[,MODE]... FILE...\n  or:  chmod [-R] --reference=RFILE FILE...\nMODE is octal (755) or symbolic ([ugoa]*[-+=]([rwxXst]*|[ugo]), comma-separated).",
+        "chown" => "Usage: chown [-R] [-h] [-c|-v] [-f] [OWNER][:[GROUP]] FILE...\nOWNER and GROUP are names from the image's /etc/passwd and /etc/group, or numbers.",
+        "chgrp" => "Usage: chgrp [-R] [-h] [-c|-v] [-f] GROUP FILE...\nGROUP is a name from the image's /etc/group, or a number.",
+        "stat" => "Usage: stat [-L] [-t] [-c FORMAT | --printf=FORMAT] FILE...\nFORMAT directives: %a %A %b %B %d %D %f %F %g %G %h %i %n %N %o %s %u %U %x %X %y %Y %z %Z.",
+        "id" => "Usage: id [-u|-g|-G] [-n] [-z] [USER]\nPrint user and group ids of USER, or of the user kiln runs the command as.",
+        "whoami" => "Usage: whoami\nPrint the name of the user kiln runs the command as (from the image's /etc/passwd).",
+        "install" => "Usage: install [-m MODE] [-o OWNER] [-g GROUP] [-D] [-p] SOURCE DEST\n  or:  install [...] SOURCE... DIRECTORY\n  or:  install [...] -t DIRECTORY SOURCE...\n  or:  install [...] -d DIRECTORY...",
+        "adduser" => "Usage: adduser [-h DIR] [-g GECOS] [-s SHELL] [-G GROUP] [-S] [-D] [-H] [-u UID] USER\n  or:  adduser USER GROUP   (add USER to GROUP)",
+        "addgroup" => "Usage: addgroup [-g GID] [-S] GROUP\n  or:  addgroup USER GROUP   (add USER to GROUP)",
+        "useradd" => "Usage: useradd [-u UID] [-g GROUP] [-G G1,G2] [-m|-M] [-d HOME] [-s SHELL] [-c COMMENT] [-r] [-U|-N] NAME",
+        "groupadd" => "Usage: groupadd [-g GID] [-r] [-f] NAME\nAppend group NAME to the image's /etc/group (and /etc/gshadow).",
+        _ => "Usage: see the kiln toolbox documentation for this applet.",
+    }
+}
+
+/// argv without argv[0], as UTF-8 (kiln's image paths are UTF-8);
+/// `Err(0)` after printing the help for `--help`.
 pub fn strings(applet: &str, args: impl Iterator<Item = OsString>) -> Result<Vec<String>, i32> {
-    args.skip(1)
+    let args: Vec<OsString> = args.collect();
+    if args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--help")
+    {
+        println!("{}", help_text(applet));
+        return Err(0);
+    }
+    args.into_iter()
+        .skip(1)
         .map(|a| {
             a.into_string()
                 .map_err(|a| usage(applet, &format!("argument is not UTF-8: {a:?}")))

@@ -88,7 +88,7 @@ struct Entry {
 fn long(args: Vec<OsString>) -> i32 {
     let mut args = match strings(APPLET, args.into_iter()) {
         Ok(a) => a,
-        Err(_) => return 2,
+        Err(code) => return if code == 0 { 0 } else { 2 },
     };
     // Colours and output formats other than long are moot here.
     args.retain(|a| !a.starts_with("--color") && !a.starts_with("--format="));

@@ -257,7 +257,10 @@ pub mod adduser {
 
     pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
         const A: &str = "adduser";
-        let Ok(args) = strings(A, args) else { return 1 };
+        let args = match strings(A, args) {
+            Ok(a) => a,
+            Err(code) => return code,
+        };
         let (opts, ops) = match scan(&args, &SPEC, |_| false) {
             Ok(x) => x,
             Err(e) => return usage(A, &e),
@@ -347,7 +350,10 @@ pub mod addgroup {
 
     pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
         const A: &str = "addgroup";
-        let Ok(args) = strings(A, args) else { return 1 };
+        let args = match strings(A, args) {
+            Ok(a) => a,
+            Err(code) => return code,
+        };
         let (opts, ops) = match scan(&args, &SPEC, |_| false) {
             Ok(x) => x,
             Err(e) => return usage(A, &e),
@@ -394,7 +400,10 @@ pub mod useradd {
 
     pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
         const A: &str = "useradd";
-        let Ok(args) = strings(A, args) else { return 1 };
+        let args = match strings(A, args) {
+            Ok(a) => a,
+            Err(code) => return code,
+        };
         let (opts, ops) = match scan(&args, &SPEC, |_| false) {
             Ok(x) => x,
             Err(e) => return usage(A, &e),
@@ -492,7 +501,10 @@ pub mod groupadd {
 
     pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
         const A: &str = "groupadd";
-        let Ok(args) = strings(A, args) else { return 1 };
+        let args = match strings(A, args) {
+            Ok(a) => a,
+            Err(code) => return code,
+        };
         let (opts, ops) = match scan(&args, &SPEC, |_| false) {
             Ok(x) => x,
             Err(e) => return usage(A, &e),

@@ -4,8 +4,12 @@ use super::common::{me, Db};
 use std::ffi::OsString;
 
 pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
-    if let Some(extra) = args.skip(1).next() {
-        eprintln!("whoami: extra operand '{}'", extra.to_string_lossy());
+    let args = match super::common::strings("whoami", args) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    if let Some(extra) = args.first() {
+        eprintln!("whoami: extra operand '{}'", extra);
         return 1;
     }
     let (uid, _) = me();

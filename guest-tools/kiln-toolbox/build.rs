@@ -6,11 +6,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Module paths of applets written in this crate (their entry points).
-const OWN: &str = "crate::";
-
-/// Dependencies that are libraries of the toolbox's own applets, not applets.
-const LIBRARIES: &[&str] = &["tar", "flate2", "regex"];
+/// Dependencies that are not applets but libraries the applets use.
+const LIBRARIES: &[&str] = &["uucore", "tempfile", "libc", "tar", "flate2", "regex"];
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
@@ -21,30 +18,39 @@ fn main() {
     let manifest = read(&dir.join("Cargo.toml"));
 
     let mut applets = Vec::new();
+    let mut wrapped = Vec::new();
     for (n, line) in list.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [name, module, locale] = fields[..] else {
-            panic!(
-                "applets.txt:{}: want NAME MODULE LOCALE, got {line:?}",
+        let (name, module, locale, wraps) = match fields[..] {
+            [name, module, locale] => (name, module, locale, None),
+            [name, module, locale, wraps] => (name, module, locale, Some(wraps)),
+            _ => panic!(
+                "applets.txt:{}: want NAME MODULE LOCALE [WRAPS], got {line:?}",
                 n + 1
-            );
+            ),
         };
         applets.push((name, module, locale));
+        if let Some(w) = wraps {
+            wrapped.push(w);
+        }
     }
     applets.sort();
 
+    // The toolbox's own applets (`crate::...`) are no dependency; the crates
+    // they wrap are.
     let listed: BTreeSet<&str> = applets
         .iter()
-        .filter(|(_, module, _)| !module.starts_with(OWN))
         .map(|(_, module, _)| module.split("::").next().unwrap_or(module))
+        .filter(|c| *c != "crate")
+        .chain(wrapped.iter().copied())
         .collect();
     let depended: BTreeSet<&str> = dependencies(&manifest)
         .into_iter()
-        .filter(|c| !["uucore", "tempfile"].contains(c) && !LIBRARIES.contains(c))
+        .filter(|c| !LIBRARIES.contains(c))
         .collect();
     if listed != depended {
         panic!(
@@ -62,15 +68,9 @@ fn main() {
         } else {
             format!("Some({locale:?})")
         };
-        // The toolbox's own applets name their entry point, fn(Vec<OsString>) -> i32.
-        let call = if module.starts_with(OWN) {
-            format!("{module}(args)")
-        } else {
-            format!("{module}::uumain(args.into_iter())")
-        };
         writeln!(
             out,
-            "    Applet {{ name: {name:?}, locale: {locale}, run: |args| {call} }},"
+            "    Applet {{ name: {name:?}, locale: {locale}, run: |args| {module}::uumain(args.into_iter()) }},"
         )
         .expect("writing to a String");
     }

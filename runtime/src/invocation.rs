@@ -97,6 +97,11 @@ pub struct Invocation {
     pub cwd: String,
     /// Runs commands for the guest (`kiln.spawn`); `None`: ENOSYS.
     pub spawner: Option<Spawner>,
+    /// `(uid, gid)` the command runs as (the step's USER), as `kiln.user_get`
+    /// reports it; also the owner of what it creates when `root` opens a
+    /// fresh filesystem (a shared [`Rootfs`] has its own
+    /// [`creator`](crate::RootfsOptions::creator)).
+    pub user: (u32, u32),
 }
 
 impl std::fmt::Debug for Invocation {
@@ -110,6 +115,7 @@ impl std::fmt::Debug for Invocation {
             .field("memory_limit", &self.memory_limit)
             .field("timeout", &self.timeout)
             .field("spawner", &self.spawner.is_some())
+            .field("user", &self.user)
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +138,7 @@ impl Invocation {
             timeout: None,
             cwd: "/".into(),
             spawner: None,
+            user: (0, 0),
         }
     }
 }

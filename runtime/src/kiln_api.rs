@@ -17,9 +17,25 @@
 //!   entries are `NAME=VALUE`). Writes the exit status (0-255; 127: not
 //!   found, 126: cannot run) as a `u32` at `status_out`. `ENOSYS` when the
 //!   invocation has no spawner (a bare `Runtime::run`).
+//! - `owner_get(path, path_len, follow, out) -> errno`: mode and owner of
+//!   the entry at `path` (an absolute image path, UTF-8, resolved with
+//!   chroot semantics; `follow != 0` follows a final symlink). Writes 12
+//!   bytes at `out`: mode (the `0o7777` bits), uid, gid, each a
+//!   little-endian `u32`. WASI p1 has no modes or owners: kiln keeps them.
+//! - `owner_set(path, path_len, follow, mode: i32, uid: i64, gid: i64) ->
+//!   errno`: chmod and chown in one; `-1` keeps that part. `EINVAL` for a
+//!   relative path, a mode outside `0o7777` or an id outside `u32`;
+//!   `ENOTSUP` for the mode of a symlink (not followed). Changing uid or
+//!   gid of a regular file clears setuid (and setgid when group-executable)
+//!   unless a mode is given in the same call, as Linux's chown does.
+//! - `user_get(out) -> errno`: the uid and gid the command runs as (the
+//!   step's USER), two little-endian `u32` at `out`.
+//!
+//! `owner_get` and `owner_set` return `ENOSYS` when the run has no
+//! filesystem.
 
-use crate::fs::wasi::{guest_str, put, slice};
-use crate::fs::Errno;
+use crate::fs::wasi::{guest_str, put, slice, FsView};
+use crate::fs::{Errno, SetOwner};
 use crate::invocation::{SpawnRequest, Spawner};
 use wasmtime::{AsContextMut, Caller, Extern, Linker};
 
@@ -32,6 +48,10 @@ pub(crate) trait KilnHost: Send + 'static {
     fn cwd(&self) -> &str;
     /// Who runs commands for the guest, if anyone.
     fn spawner(&self) -> Option<Spawner>;
+    /// The step's filesystem, if the run has one.
+    fn fs(&self) -> Option<&FsView>;
+    /// `(uid, gid)` the command runs as.
+    fn user(&self) -> (u32, u32);
 }
 
 type Ret = wasmtime::Result<i32>;
@@ -89,6 +109,32 @@ fn spawn_request(
     Ok(SpawnRequest { argv, env, cwd })
 }
 
+/// An absolute image path from guest memory.
+fn abs_path(data: &[u8], ptr: i32, len: i32) -> Result<String, Errno> {
+    let path = guest_str(data, ptr, len)?;
+    if path.starts_with('/') {
+        Ok(path)
+    } else {
+        Err(Errno::INVAL)
+    }
+}
+
+/// `-1` keeps; anything else must fit the type.
+fn keep_or<T: TryFrom<i64>>(v: i64) -> Result<Option<T>, Errno> {
+    if v == -1 {
+        return Ok(None);
+    }
+    T::try_from(v).map(Some).map_err(|_| Errno::INVAL)
+}
+
+fn owner_set_args(mode: i32, uid: i64, gid: i64) -> Result<SetOwner, Errno> {
+    Ok(SetOwner {
+        mode: keep_or(i64::from(mode))?,
+        uid: keep_or(uid)?,
+        gid: keep_or(gid)?,
+    })
+}
+
 /// Adds the `kiln` functions to the linker.
 pub(crate) fn add_to_linker<T: KilnHost>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.func_wrap(
@@ -132,6 +178,59 @@ pub(crate) fn add_to_linker<T: KilnHost>(linker: &mut Linker<T>) -> wasmtime::Re
             errno(put(data, status_out, &u32::from(status).to_le_bytes()))
         },
     )?;
+    linker.func_wrap(
+        MODULE,
+        "owner_get",
+        |mut caller: Caller<'_, T>, path: i32, path_len: i32, follow: i32, out: i32| -> Ret {
+            let (data, host) = memory(&mut caller)?;
+            let Some(fs) = host.fs() else {
+                return errno(Err(Errno::NOSYS));
+            };
+            errno((|| {
+                let p = abs_path(data, path, path_len)?;
+                let o = fs.owner(&p, follow != 0)?;
+                let mut b = [0u8; 12];
+                b[0..4].copy_from_slice(&o.mode.to_le_bytes());
+                b[4..8].copy_from_slice(&o.uid.to_le_bytes());
+                b[8..12].copy_from_slice(&o.gid.to_le_bytes());
+                put(data, out, &b)
+            })())
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "owner_set",
+        |mut caller: Caller<'_, T>,
+         path: i32,
+         path_len: i32,
+         follow: i32,
+         mode: i32,
+         uid: i64,
+         gid: i64|
+         -> Ret {
+            let (data, host) = memory(&mut caller)?;
+            let Some(fs) = host.fs() else {
+                return errno(Err(Errno::NOSYS));
+            };
+            errno((|| {
+                let p = abs_path(data, path, path_len)?;
+                let set = owner_set_args(mode, uid, gid)?;
+                fs.set_owner(&p, follow != 0, set)
+            })())
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "user_get",
+        |mut caller: Caller<'_, T>, out: i32| -> Ret {
+            let (data, host) = memory(&mut caller)?;
+            let (uid, gid) = host.user();
+            let mut b = [0u8; 8];
+            b[0..4].copy_from_slice(&uid.to_le_bytes());
+            b[4..8].copy_from_slice(&gid.to_le_bytes());
+            errno(put(data, out, &b))
+        },
+    )?;
     Ok(())
 }
 
@@ -144,5 +243,22 @@ mod tests {
         assert_eq!(nul_strings(b"a\0bc\0").unwrap(), vec!["a", "bc"]);
         assert_eq!(nul_strings(b"").unwrap(), Vec::<String>::new());
         assert_eq!(nul_strings(b"a\0b"), Err(Errno::INVAL));
+    }
+
+    #[test]
+    fn owner_set_args_keep_and_range() {
+        let s = owner_set_args(-1, -1, 5).unwrap();
+        assert_eq!((s.mode, s.uid, s.gid), (None, None, Some(5)));
+        let s = owner_set_args(0o4755, 4_294_967_295, -1).unwrap();
+        assert_eq!((s.mode, s.uid), (Some(0o4755), Some(u32::MAX)));
+        assert!(owner_set_args(-2, -1, -1).is_err());
+        assert!(owner_set_args(-1, 1 << 32, -1).is_err());
+        assert!(owner_set_args(-1, -1, -7).is_err());
+    }
+
+    #[test]
+    fn paths_must_be_absolute() {
+        assert_eq!(abs_path(b"etc/x", 0, 5), Err(Errno::INVAL));
+        assert_eq!(abs_path(b"/etc", 0, 4).unwrap(), "/etc");
     }
 }

@@ -36,6 +36,10 @@
 //! each one a WASI instance (an image module or a [`toolbox`] applet) over
 //! the step's shared [`Rootfs`]; [`kiln_api`] is kiln's own import module
 //! (working directory, spawning commands for `find -exec` and `xargs`).
+//!
+//! Modes and owners (which WASI p1 lacks) are kept by kiln per inode and
+//! served to guests through the `kiln` import module ([`kiln_api`]); the
+//! host reads them with [`Rootfs::owner`].
 
 mod cache;
 mod clock;
@@ -54,7 +58,7 @@ pub use cache::CacheStats;
 pub use clock::{VirtualClock, TICK as CLOCK_TICK};
 pub use engine::{MAX_WASM_STACK, WASMTIME_VERSION};
 pub use error::{RunError, RuntimeError, TrapKind};
-pub use fs::{Changes, Rootfs, RootfsOptions};
+pub use fs::{Changes, Owner, Rootfs, RootfsOptions};
 pub use invocation::{
     Invocation, Output, SpawnRequest, Spawner, Stdin, DEFAULT_CAPTURE_LIMIT, DEFAULT_MEMORY_LIMIT,
 };

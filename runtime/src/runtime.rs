@@ -39,6 +39,7 @@ pub(crate) struct StepState {
     fs: Option<FsView>,
     cwd: String,
     spawner: Option<Spawner>,
+    user: (u32, u32),
 }
 
 impl KilnHost for StepState {
@@ -47,6 +48,12 @@ impl KilnHost for StepState {
     }
     fn spawner(&self) -> Option<Spawner> {
         self.spawner.clone()
+    }
+    fn fs(&self) -> Option<&FsView> {
+        self.fs.as_ref()
+    }
+    fn user(&self) -> (u32, u32) {
+        self.user
     }
 }
 
@@ -242,6 +249,8 @@ impl Runtime {
                     RootfsOptions {
                         source_date_epoch: inv.source_date_epoch,
                         recorded_mtime: None,
+                        recorded_owner: None,
+                        creator: inv.user,
                     },
                 )
                 .map_err(|e| setup(e.to_string()))?,
@@ -261,6 +270,7 @@ impl Runtime {
                 .map(|fs| FsView::new(fs, clock.clone(), ROOT_FD)),
             cwd: inv.cwd,
             spawner: inv.spawner,
+            user: inv.user,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

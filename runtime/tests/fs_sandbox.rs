@@ -468,6 +468,7 @@ fn times_are_virtual_and_identical_across_runs_on_different_host_times() {
     let options = RootfsOptions {
         source_date_epoch: 1_700_000_000,
         recorded_mtime: Some(recorded),
+        ..Default::default()
     };
     let a = Rootfs::open(&first.root, options.clone()).unwrap();
     let b = Rootfs::open(&second.root, options).unwrap();

@@ -18,6 +18,69 @@ extern "C" {
         cwd_len: usize,
         status_out: *mut u32,
     ) -> u32;
+    #[link_name = "owner_get"]
+    fn kiln_owner_get(path: *const u8, path_len: usize, follow: u32, out: *mut u8) -> u32;
+    #[link_name = "owner_set"]
+    fn kiln_owner_set(
+        path: *const u8,
+        path_len: usize,
+        follow: u32,
+        mode: i32,
+        uid: i64,
+        gid: i64,
+    ) -> u32;
+    #[link_name = "user_get"]
+    fn kiln_user_get(out: *mut u8) -> u32;
+}
+
+/// Mode bits (`0o7777`) and owner of an entry, as kiln keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+fn le32(b: &[u8]) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[..4]);
+    u32::from_le_bytes(w)
+}
+
+/// Mode and owner of `path` (absolute image path); `follow` follows a final
+/// symlink.
+pub fn owner_get(path: &str, follow: bool) -> io::Result<Owner> {
+    let mut b = [0u8; 12];
+    // SAFETY: path is valid for its length, b for 12 bytes.
+    check(unsafe { kiln_owner_get(path.as_ptr(), path.len(), follow.into(), b.as_mut_ptr()) })?;
+    Ok(Owner {
+        mode: le32(&b[0..4]),
+        uid: le32(&b[4..8]),
+        gid: le32(&b[8..12]),
+    })
+}
+
+/// Sets what is `Some` of mode, uid and gid of `path` (absolute).
+pub fn owner_set(
+    path: &str,
+    follow: bool,
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> io::Result<()> {
+    let mode = mode.map_or(-1, |m| (m & 0o7777) as i32);
+    let uid = uid.map_or(-1, i64::from);
+    let gid = gid.map_or(-1, i64::from);
+    // SAFETY: path is valid for its length.
+    check(unsafe { kiln_owner_set(path.as_ptr(), path.len(), follow.into(), mode, uid, gid) })
+}
+
+/// `(uid, gid)` this command runs as.
+pub fn user_get() -> io::Result<(u32, u32)> {
+    let mut b = [0u8; 8];
+    // SAFETY: b is valid for 8 bytes.
+    check(unsafe { kiln_user_get(b.as_mut_ptr()) })?;
+    Ok((le32(&b[0..4]), le32(&b[4..8])))
 }
 
 fn check(errno: u32) -> io::Result<()> {

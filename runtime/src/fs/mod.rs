@@ -17,16 +17,25 @@
 //! number; times of entries the step wrote or made are virtual (the
 //! invocation's virtual clock), others show the recorded times the builder
 //! gives, never the host's; directories show size 4096 and link count 1.
+//!
+//! Modes and owners, which p1 lacks, are kept per inode ([`Owner`]): the
+//! builder's record for entries that existed before the step, fixed
+//! defaults (0644 files, 0755 directories, 0777 symlinks, owned by the
+//! step's user) for entries it makes, whatever the guest sets through
+//! `kiln.owner_set`. The host's modes, owners and umask never show.
 
 mod errno;
 mod host;
 mod ops;
+mod owner;
 mod resolve;
 mod state;
 pub(crate) mod wasi;
 
 pub use errno::Errno;
 pub use host::WriteMode;
+pub(crate) use ops::SetOwner;
+pub use owner::{Owner, RecordedOwner, MODE_BITS};
 pub use state::{Changes, Times};
 
 use state::State;
@@ -117,6 +126,11 @@ pub struct RootfsOptions {
     pub source_date_epoch: u64,
     /// Recorded mtimes of entries that existed before the step.
     pub recorded_mtime: Option<RecordedMtime>,
+    /// Recorded modes and owners of entries that existed before the step;
+    /// an entry with none shows the defaults of its kind, owned by root.
+    pub recorded_owner: Option<RecordedOwner>,
+    /// `(uid, gid)` of the step's USER: the owner of entries it makes.
+    pub creator: (u32, u32),
 }
 
 impl std::fmt::Debug for RootfsOptions {
@@ -124,6 +138,8 @@ impl std::fmt::Debug for RootfsOptions {
         f.debug_struct("RootfsOptions")
             .field("source_date_epoch", &self.source_date_epoch)
             .field("recorded_mtime", &self.recorded_mtime.is_some())
+            .field("recorded_owner", &self.recorded_owner.is_some())
+            .field("creator", &self.creator)
             .finish()
     }
 }
@@ -149,6 +165,8 @@ pub(crate) struct Inner {
     root: File,
     epoch: Duration,
     recorded: Option<RecordedMtime>,
+    recorded_owner: Option<RecordedOwner>,
+    creator: (u32, u32),
     state: Mutex<State>,
 }
 
@@ -167,6 +185,8 @@ impl Rootfs {
             root,
             epoch: Duration::from_secs(options.source_date_epoch),
             recorded: options.recorded_mtime,
+            recorded_owner: options.recorded_owner,
+            creator: options.creator,
             state: Mutex::new(State::default()),
         };
         let meta = resolve::lstat(&inner.root, Path::new(".")).map_err(open_err)?;
@@ -191,6 +211,17 @@ impl Rootfs {
     pub fn stat(&self, image_path: &str) -> Result<Stat, FsError> {
         self.inner
             .stat("/", image_path, false)
+            .map_err(|errno| FsError::Path {
+                path: image_path.to_owned(),
+                errno,
+            })
+    }
+
+    /// The mode and owner of `image_path` (absolute) as the guest sees
+    /// them; `follow` follows a final symlink.
+    pub fn owner(&self, image_path: &str, follow: bool) -> Result<Owner, FsError> {
+        self.inner
+            .owner("/", image_path, follow)
             .map_err(|errno| FsError::Path {
                 path: image_path.to_owned(),
                 errno,

@@ -4,6 +4,7 @@
 //! then acts on the final component through its parent's handle.
 
 use super::errno::Errno;
+use super::owner::{Owner, MODE_BITS};
 use super::resolve::{join, lstat, resolve, Resolved};
 use super::state::{link_count, State, Times};
 use super::{FileKind, Inner, Stat};
@@ -14,6 +15,14 @@ use std::time::Duration;
 
 /// Size a directory shows: hosts disagree (ext4, btrfs, tmpfs, NTFS).
 const DIR_SIZE: u64 = 4096;
+
+/// What a `set_owner` call changes; `None` keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SetOwner {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
 
 /// One directory entry as the guest sees it.
 #[derive(Debug, Clone)]
@@ -99,6 +108,7 @@ impl Inner {
         let ino = st.ino(&meta, &r.path);
         st.set_times(ino, Times::all(now));
         if created {
+            st.set_owner(ino, Owner::default_for(kind_of(&meta), self.creator));
             st.changes.created.insert(r.path.clone());
         }
         self.touch_dir(&mut st, r.parent.file(), parent_of(&r.path), now);
@@ -154,12 +164,14 @@ impl Inner {
             return Ok((from.path.clone(), to.path.clone()));
         }
         {
-            // The times travel with the inode, not the recorded path.
+            // The times and owner travel with the inode, not the recorded
+            // path.
             let mut st = self.state();
             let ino = st.ino(meta, &from.path);
             let mut t = self.times(&st, ino, &from.path);
             t.ctime = now;
             st.set_times(ino, t);
+            self.owner_of(&mut st, ino, &from.path, meta);
         }
         cap_primitives::fs::rename(
             from.parent.file(),
@@ -170,6 +182,9 @@ impl Inner {
         let mut st = self.state();
         if let Some(old) = &to.meta {
             st.forget(old, &to.path);
+        }
+        if meta.is_dir() {
+            st.moves.moved(&from.path, &to.path);
         }
         st.changes.removed.insert(from.path.clone());
         st.changes.created.insert(to.path.clone());
@@ -203,6 +218,7 @@ impl Inner {
             let mut t = self.times(&st, ino, &from.path);
             t.ctime = now;
             st.set_times(ino, t);
+            self.owner_of(&mut st, ino, &from.path, meta);
         }
         cap_primitives::fs::hard_link(
             from.parent.file(),
@@ -301,6 +317,79 @@ impl Inner {
         st.changes.written.insert(path.to_owned());
     }
 
+    /// Mode and owner of `ino` (at `path`, host metadata `meta`), kept from
+    /// first sight on: the builder's record for it, else the defaults of
+    /// its kind owned by root.
+    pub(crate) fn owner_of(&self, st: &mut State, ino: u64, path: &str, meta: &Metadata) -> Owner {
+        if let Some(o) = st.owner(ino) {
+            return o;
+        }
+        let recorded = self
+            .recorded_owner
+            .as_ref()
+            .and_then(|f| f(&st.moves.original(path)));
+        let o = recorded.unwrap_or_else(|| Owner::default_for(kind_of(meta), (0, 0)));
+        let o = Owner {
+            mode: o.mode & MODE_BITS,
+            ..o
+        };
+        st.set_owner(ino, o);
+        o
+    }
+
+    /// Mode and owner of `path`.
+    pub(crate) fn owner(&self, start: &str, path: &str, follow: bool) -> Result<Owner, Errno> {
+        let r = resolve(&self.root, start, path, follow)?;
+        let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
+        let mut st = self.state();
+        let ino = st.ino(meta, &r.path);
+        Ok(self.owner_of(&mut st, ino, &r.path, meta))
+    }
+
+    /// chmod/chown of `path`: each `None` keeps that part. Like Linux, a
+    /// change of owner or group of a regular file drops its setuid bit, and
+    /// its setgid bit when group-executable, unless a mode is given too;
+    /// a symlink's mode cannot be set (ENOTSUP). The inode's ctime becomes
+    /// `now`.
+    pub(crate) fn set_owner(
+        &self,
+        (start, path, follow): (&str, &str, bool),
+        set: SetOwner,
+        now: Duration,
+    ) -> Result<(), Errno> {
+        if set.mode.is_some_and(|m| m & !MODE_BITS != 0) {
+            return Err(Errno::INVAL);
+        }
+        let r = resolve(&self.root, start, path, follow)?;
+        let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
+        let kind = kind_of(meta);
+        if kind == FileKind::Symlink && set.mode.is_some() {
+            return Err(Errno::NOTSUP);
+        }
+        let mut st = self.state();
+        let ino = st.ino(meta, &r.path);
+        let mut o = self.owner_of(&mut st, ino, &r.path, meta);
+        if set.uid.is_some() || set.gid.is_some() {
+            o.uid = set.uid.unwrap_or(o.uid);
+            o.gid = set.gid.unwrap_or(o.gid);
+            if kind == FileKind::Regular {
+                o.mode &= !0o4000;
+                if o.mode & 0o010 != 0 {
+                    o.mode &= !0o2000;
+                }
+            }
+        }
+        if let Some(m) = set.mode {
+            o.mode = m;
+        }
+        st.set_owner(ino, o);
+        let mut t = self.times(&st, ino, &r.path);
+        t.ctime = now;
+        st.set_times(ino, t);
+        st.changes.chowned.insert(r.path.clone());
+        Ok(())
+    }
+
     /// Resolves the target of a `path_open`. With `create`, a missing final
     /// component is fine; with `create` and `exclusive`, a final symlink is
     /// not followed and an existing entry is an error.
@@ -336,6 +425,7 @@ impl Inner {
         let ino = st.ino(&meta, &r.path);
         if created {
             st.set_times(ino, Times::all(now));
+            st.set_owner(ino, Owner::default_for(kind_of(&meta), self.creator));
             st.changes.created.insert(r.path.clone());
             st.changes.written.insert(r.path.clone());
             self.touch_dir(&mut st, r.parent.file(), parent_of(&r.path), now);

@@ -1,6 +1,7 @@
 //! What the sandbox remembers about the rootfs during a step: virtual inode
-//! numbers, virtual times, and the paths the step changed.
+//! numbers, virtual times, modes and owners, and the paths the step changed.
 
+use super::owner::{Moves, Owner};
 use cap_primitives::fs::Metadata;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -44,6 +45,9 @@ pub struct Changes {
     pub removed: BTreeSet<String>,
     /// Entries whose times the step set explicitly (touch, utimensat).
     pub retimed: BTreeSet<String>,
+    /// Entries whose mode or owner the step set explicitly (chmod, chown,
+    /// through `kiln.owner_set`).
+    pub chowned: BTreeSet<String>,
 }
 
 impl Changes {
@@ -53,6 +57,7 @@ impl Changes {
         all.extend(self.created.iter().cloned());
         all.extend(self.removed.iter().cloned());
         all.extend(self.retimed.iter().cloned());
+        all.extend(self.chowned.iter().cloned());
         all
     }
 
@@ -62,6 +67,7 @@ impl Changes {
             && self.created.is_empty()
             && self.removed.is_empty()
             && self.retimed.is_empty()
+            && self.chowned.is_empty()
     }
 }
 
@@ -94,6 +100,11 @@ pub(crate) struct State {
     inodes: HashMap<HostKey, u64>,
     next_ino: u64,
     times: HashMap<u64, Times>,
+    /// Mode and owner by virtual inode (so hard links share them and they
+    /// follow renames), from first sight on.
+    owners: HashMap<u64, Owner>,
+    /// Directory renames, to find recorded owners of entries not seen yet.
+    pub moves: Moves,
     pub changes: Changes,
 }
 
@@ -117,6 +128,7 @@ impl State {
         if last {
             if let Some(ino) = self.inodes.remove(&host_key(meta, path)) {
                 self.times.remove(&ino);
+                self.owners.remove(&ino);
             }
         }
     }
@@ -129,6 +141,16 @@ impl State {
     /// Sets the virtual times of `ino`.
     pub fn set_times(&mut self, ino: u64, t: Times) {
         self.times.insert(ino, t);
+    }
+
+    /// The mode and owner of `ino`, if seen or set before.
+    pub fn owner(&self, ino: u64) -> Option<Owner> {
+        self.owners.get(&ino).copied()
+    }
+
+    /// Sets the mode and owner of `ino`.
+    pub fn set_owner(&mut self, ino: u64, owner: Owner) {
+        self.owners.insert(ino, owner);
     }
 }
 

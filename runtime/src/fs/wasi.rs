@@ -6,7 +6,7 @@
 //! room for a path the host made up).
 
 use super::errno::Errno;
-use super::ops::{DirItem, SetTimes};
+use super::ops::{DirItem, SetOwner, SetTimes};
 use super::{Inner, Rootfs, Stat};
 use crate::clock::VirtualClock;
 use std::collections::HashMap;
@@ -82,6 +82,16 @@ impl FsView {
 
     fn now(&self) -> Duration {
         self.clock.wall_now()
+    }
+
+    /// Mode and owner of the image path `path` (absolute).
+    pub(crate) fn owner(&self, path: &str, follow: bool) -> Result<super::Owner, Errno> {
+        self.fs.owner("/", path, follow)
+    }
+
+    /// Sets mode and owner of the image path `path` (absolute).
+    pub(crate) fn set_owner(&self, path: &str, follow: bool, set: SetOwner) -> Result<(), Errno> {
+        self.fs.set_owner(("/", path, follow), set, self.now())
     }
 
     /// The image path of directory descriptor `fd`.

@@ -164,8 +164,3 @@ fn absolute(dir: &str) -> String {
     let cwd = command::current_dir();
     format!("{}/{dir}", cwd.trim_end_matches('/'))
 }
-
-/// The toolbox's entry point (applets.txt).
-pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
-    uumain(args.into_iter())
-}

@@ -677,8 +677,3 @@ fn size(arg: &str) -> Option<Expr> {
     let n = digits.parse().ok()?;
     Some(Expr::Size { cmp, n, unit })
 }
-
-/// The toolbox's entry point (applets.txt).
-pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
-    uumain(args.into_iter())
-}

@@ -547,8 +547,3 @@ impl<W: io::Write> Grep<W> {
         Ok(())
     }
 }
-
-/// The toolbox's entry point (applets.txt).
-pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
-    uumain(args.into_iter())
-}

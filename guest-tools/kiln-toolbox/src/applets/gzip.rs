@@ -230,3 +230,30 @@ fn os_msg(e: &io::Error) -> String {
         }
     }
 }
+
+/// The dispatcher's entry point for `gzip` (applets.txt).
+pub mod gzip {
+    use std::ffi::OsString;
+
+    pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
+        super::gzip(args.collect())
+    }
+}
+
+/// The dispatcher's entry point for `gunzip` (applets.txt).
+pub mod gunzip {
+    use std::ffi::OsString;
+
+    pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
+        super::gunzip(args.collect())
+    }
+}
+
+/// The dispatcher's entry point for `zcat` (applets.txt).
+pub mod zcat {
+    use std::ffi::OsString;
+
+    pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
+        super::zcat(args.collect())
+    }
+}

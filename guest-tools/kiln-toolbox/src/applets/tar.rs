@@ -662,3 +662,8 @@ fn os_msg(e: &io::Error) -> String {
         }
     }
 }
+
+/// The dispatcher's entry point (applets.txt).
+pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
+    main(args.collect())
+}

@@ -67,8 +67,3 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     }
     status
 }
-
-/// The toolbox's entry point (applets.txt).
-pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
-    uumain(args.into_iter())
-}

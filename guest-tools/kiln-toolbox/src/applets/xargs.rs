@@ -379,8 +379,3 @@ fn invoke(o: &Options, argv: Vec<String>) -> Outcome {
         }
     }
 }
-
-/// The toolbox's entry point (applets.txt).
-pub fn main(args: Vec<std::ffi::OsString>) -> i32 {
-    uumain(args.into_iter())
-}

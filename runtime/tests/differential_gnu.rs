@@ -190,6 +190,7 @@ fn everyday_command_lines_match_gnu() {
                 seed: [1; 32],
                 memory_limit: 1 << 30,
                 timeout: Some(std::time::Duration::from_secs(60)),
+                user: (0, 0),
             },
         );
         let out = Buf::default();

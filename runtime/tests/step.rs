@@ -68,6 +68,7 @@ fn run_in(root: &Path, argv: &[&str], cwd: &str, env: &[(&str, &str)]) -> Ran {
             seed: [3; 32],
             memory_limit: 1 << 30,
             timeout: None,
+            user: (0, 0),
         },
     );
     let (out, err) = (Buf::default(), Buf::default());

@@ -18,7 +18,7 @@ use crate::snapshot::{Content, Entry, EntryKind, ImagePath, Meta};
 use anyhow::{anyhow, bail, Context as _, Result};
 use kiln_runtime::shell::Output;
 use kiln_runtime::step::{Step, StepConfig};
-use kiln_runtime::{Rootfs as StepFs, RootfsOptions};
+use kiln_runtime::{Owner, Rootfs as StepFs, RootfsOptions};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -80,6 +80,7 @@ pub(super) fn run(
             .collect::<HashMap<String, Meta>>(),
     );
     let recorded = record.clone();
+    let recorded_owner = record.clone();
     let step_fs = StepFs::open(
         rootfs.dir(),
         RootfsOptions {
@@ -87,6 +88,14 @@ pub(super) fn run(
             recorded_mtime: Some(Arc::new(move |p: &str| {
                 recorded.get(p).map(|m| Duration::from_secs(m.mtime))
             })),
+            recorded_owner: Some(Arc::new(move |p: &str| {
+                recorded_owner.get(p).map(|m| Owner {
+                    mode: m.mode,
+                    uid: m.uid,
+                    gid: m.gid,
+                })
+            })),
+            creator: (uid, gid),
         },
     )?;
     let step = Step::new(
@@ -98,6 +107,7 @@ pub(super) fn run(
             seed,
             memory_limit: opts.step_memory,
             timeout: opts.step_timeout,
+            user: (uid, gid),
         },
     );
     let log = stage.progress().run_output();
@@ -147,7 +157,7 @@ pub(super) fn run(
             .map(|s| s.times.mtime.as_secs())
     };
     let meta_of = |path: &ImagePath, kind: &NodeKind, previous: Option<&Meta>| -> Meta {
-        let base = match previous {
+        let mut base = match previous {
             Some(m) => *m,
             None => Meta {
                 uid,
@@ -155,6 +165,13 @@ pub(super) fn run(
                 ..Meta::new(default_mode(kind))
             },
         };
+        // The sandbox's record of modes and owners (chmod, chown, defaults
+        // of created entries) is the truth for every path it saw.
+        if let Ok(o) = step_fs.owner(&path.to_absolute(), false) {
+            base.mode = o.mode;
+            base.uid = o.uid;
+            base.gid = o.gid;
+        }
         Meta {
             mtime: if touched.contains(path) || matches!(kind, NodeKind::Dir) {
                 times(path).unwrap_or(base.mtime)

@@ -49,6 +49,8 @@ pub struct StepConfig {
     pub memory_limit: u64,
     /// Wall-clock limit of the whole step.
     pub timeout: Option<Duration>,
+    /// uid and gid the step runs as (USER): what `id` says.
+    pub user: (u32, u32),
 }
 
 /// One RUN step's sandbox. Create it with [`Step::new`], then run the
@@ -283,6 +285,7 @@ impl Step {
         inv.seed = seed;
         inv.memory_limit = self.config.memory_limit;
         inv.timeout = self.remaining();
+        inv.user = self.config.user;
         if inv.timeout == Some(Duration::ZERO) {
             return STATUS_TIMEOUT;
         }

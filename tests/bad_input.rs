@@ -101,10 +101,29 @@ fn registry_base_image_explains_the_alternative() {
 }
 
 #[test]
-fn run_is_reported_as_not_yet_supported_with_its_line() {
-    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\nRUN echo hi\n")]);
+fn bad_run_lines_fail_with_their_line_and_reason() {
+    // A shell syntax error: nothing runs, the shell says where.
+    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\nRUN if true; then echo hi\n")]);
     let err = build_err(ctx.path(), &[]);
-    assert!(err.contains("Dockerfile:2") && err.contains("RUN"), "{err}");
+    assert!(err.contains("Dockerfile:2"), "{err}");
+    assert!(err.contains("syntax error"), "{err}");
+    // An unknown command: 127 and its name.
+    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\n\nRUN frobnicate --all\n")]);
+    let err = build_err(ctx.path(), &[]);
+    assert!(
+        err.contains("Dockerfile:3") && err.contains("exit code: 127"),
+        "{err}"
+    );
+    assert!(err.contains("frobnicate: not found"), "{err}");
+    // Bad flags: a clear message, not a panic.
+    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\nRUN echo hi\n")]);
+    let err = build_err(ctx.path(), &["--step-timeout", "soon"]);
+    assert!(err.contains("invalid --step-timeout"), "{err}");
+    let err = build_err(ctx.path(), &["--secret", "id=x,src=/nonexistent/file"]);
+    assert!(
+        err.contains("invalid --secret") && err.contains("/nonexistent/file"),
+        "{err}"
+    );
 }
 
 #[test]

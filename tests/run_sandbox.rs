@@ -44,13 +44,20 @@ fn absolute_and_dotdot_paths_stay_inside_the_rootfs() {
         &[],
     );
     assert_no_sentinel(&img);
-    assert_eq!(std::fs::read_to_string(&s).unwrap(), "HOST-SECRET-SENTINEL\n");
+    assert_eq!(
+        std::fs::read_to_string(&s).unwrap(),
+        "HOST-SECRET-SENTINEL\n"
+    );
     assert!(!std::path::Path::new(&format!("{abs}2")).exists());
     // The writes landed inside the image, at the same image paths.
     let files = img.files();
     let inside = abs.trim_start_matches('/');
     assert_eq!(files[inside].text(), "inside\n");
-    assert!(files["r1"].text().contains("No such file"), "{}", files["r1"].text());
+    assert!(
+        files["r1"].text().contains("No such file"),
+        "{}",
+        files["r1"].text()
+    );
 }
 
 #[test]
@@ -61,7 +68,8 @@ fn hostile_symlinks_from_the_context_resolve_inside_the_rootfs() {
     // COPY keeps symlinks as symlinks: both point at the host's files.
     fx.write(&[("links/x", "x")]);
     std::os::unix::fs::symlink(&outside_dir, fx.ctx().join("links/to-outside")).unwrap();
-    std::os::unix::fs::symlink("../../../../../../../../../../", fx.ctx().join("links/up")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../../../../", fx.ctx().join("links/up"))
+        .unwrap();
     let img = fx.build(
         "FROM scratch\nCOPY links /links/\n\
          RUN (cat /links/to-outside/sentinel.txt || true) > /r1 2>&1; \
@@ -75,7 +83,11 @@ fn hostile_symlinks_from_the_context_resolve_inside_the_rootfs() {
     assert!(!std::path::Path::new("/pwned-root").exists());
     let files = img.files();
     // `up` is `/` of the image: listing it shows the image's own root.
-    assert!(files["r2"].text().contains("links"), "{}", files["r2"].text());
+    assert!(
+        files["r2"].text().contains("links"),
+        "{}",
+        files["r2"].text()
+    );
 }
 
 #[test]
@@ -94,7 +106,10 @@ fn symlinks_and_links_made_by_the_step_cannot_reach_out() {
     );
     assert_no_sentinel(&img);
     assert!(!s.parent().unwrap().join("new").exists());
-    assert_eq!(std::fs::read_to_string(&s).unwrap(), "HOST-SECRET-SENTINEL\n");
+    assert_eq!(
+        std::fs::read_to_string(&s).unwrap(),
+        "HOST-SECRET-SENTINEL\n"
+    );
     let files = img.files();
     assert_eq!(files["a"].entry_type, tar::EntryType::Symlink);
     assert!(!files.contains_key("a/f"), "{:?}", files.keys());

@@ -220,6 +220,31 @@ fn bind_tmpfs_and_cache_mounts_stay_out_of_the_layer() {
             "mount path {k} leaked into the layer"
         );
     }
+    // A bind mount is read-only unless `rw`; with rw, writes are discarded.
+    let err = fx.build_err(
+        "FROM scratch\nRUN --mount=type=bind,source=data,target=/mnt/data touch /mnt/data/new\n",
+        &[],
+    );
+    assert!(
+        err.contains("Read-only file system") || err.contains("exit code: 1"),
+        "{err}"
+    );
+    let img = fx.build(
+        "FROM scratch\nRUN --mount=type=bind,source=data,target=/mnt/data,rw \
+         echo scribble >> /mnt/data/in.txt && cat /mnt/data/in.txt > /seen\n",
+        &[],
+    );
+    let run = top(&img);
+    assert_eq!(run["seen"].text(), "from context\nscribble\n");
+    assert!(
+        !run.keys().any(|k| k.starts_with("mnt")),
+        "{:?}",
+        run.keys()
+    );
+    assert_eq!(
+        std::fs::read_to_string(fx.ctx().join("data/in.txt")).unwrap(),
+        "from context\n"
+    );
     // The cache persists in the cache dir: a second build (new context
     // content, so the step really runs again) sees the first build's line.
     fx.write(&[("data/in.txt", "changed\n")]);
@@ -285,7 +310,7 @@ fn the_same_steps_give_the_same_digest_with_a_fresh_cache() {
     let fx = Fixture::new();
     fx.write(&[("in.txt", "3\n1\n2\n")]);
     let dockerfile = "FROM scratch\nCOPY in.txt /\nRUN sort /in.txt > /sorted && date > /date && \
-        mktemp -u > /tmpname && touch /stamp && ls -l --time-style=+%s / > /listing\n";
+        mktemp -u > /tmpname && touch /stamp && ls -l / > /listing\n";
     std::fs::write(fx.ctx().join("Dockerfile"), dockerfile).unwrap();
     let digest = |cache: &std::path::Path| {
         let out = common::kiln_ok(
@@ -315,4 +340,67 @@ fn step_timeout_stops_a_runaway_program() {
     );
     assert!(err.contains("timed out"), "{err}");
     assert!(err.contains("Dockerfile:2"), "{err}");
+}
+
+#[test]
+fn bind_mounts_take_files_from_an_earlier_stage() {
+    let fx = Fixture::new();
+    let img = fx.build(
+        "FROM scratch AS builder\nRUN mkdir /out && echo built > /out/artifact\n\
+         FROM scratch\nRUN --mount=type=bind,from=builder,source=/out,target=/in \
+         cp /in/artifact /artifact\n",
+        &[],
+    );
+    let files = img.files();
+    assert_eq!(files["artifact"].text(), "built\n");
+    assert!(!files.contains_key("in"), "{:?}", files.keys());
+    assert!(!files.contains_key("out"), "{:?}", files.keys());
+}
+
+#[test]
+fn chmod_chown_and_user_shape_the_layer() {
+    let fx = Fixture::new();
+    fx.write(&[
+        (
+            "passwd",
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345:App:/home/app:/bin/sh\n",
+        ),
+        ("group", "root:x:0:\napp:x:2345:\n"),
+    ]);
+    let img = fx.build(
+        "FROM scratch\nCOPY passwd group /etc/\n\
+         RUN mkdir -p /srv/bin && echo '#!/bin/sh' > /srv/bin/tool && chmod 0755 /srv/bin/tool && \
+         chown -R app:app /srv && chmod u+s /srv/bin/tool\n\
+         USER app\nRUN echo mine > /tmp-owned && id -u > /uid\n",
+        &[],
+    );
+    let l1 = layer(&img, 1);
+    assert_eq!(l1["srv/bin/tool"].mode & 0o7777, 0o4755);
+    assert_eq!(
+        (l1["srv/bin/tool"].uid, l1["srv/bin/tool"].gid),
+        (1234, 2345)
+    );
+    assert_eq!((l1["srv"].uid, l1["srv"].gid), (1234, 2345));
+    let l2 = top(&img);
+    assert_eq!((l2["tmp-owned"].uid, l2["tmp-owned"].gid), (1234, 2345));
+    assert_eq!(l2["tmp-owned"].mode & 0o7777, 0o644);
+    assert_eq!(l2["uid"].text(), "1234\n");
+}
+
+#[test]
+fn a_replaced_directory_is_an_opaque_whiteout() {
+    let fx = Fixture::new();
+    fx.write(&[("cfg/a.conf", "a"), ("cfg/b.conf", "b")]);
+    let img = fx.build(
+        "FROM scratch\nCOPY cfg /etc/app\nRUN rm -rf /etc/app && mkdir /etc/app && echo c > /etc/app/c.conf\n",
+        &[],
+    );
+    let run = top(&img);
+    assert!(run.contains_key("etc/app/.wh..wh..opq"), "{:?}", run.keys());
+    assert_eq!(run["etc/app/c.conf"].text(), "c\n");
+    assert!(
+        !run.keys().any(|k| k.contains(".wh.a.conf")),
+        "{:?}",
+        run.keys()
+    );
 }

@@ -27,7 +27,9 @@ fn open_up(dir: &Path) {
 fn unprivileged_build_equals_roots() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc_geteuid() } != 0 {
-        eprintln!("not root: this test needs root to compare against an unprivileged user; skipped");
+        eprintln!(
+            "not root: this test needs root to compare against an unprivileged user; skipped"
+        );
         return;
     }
     if !require_tool("setpriv") {
@@ -39,10 +41,13 @@ fn unprivileged_build_equals_roots() {
     write_tree(
         &ctx,
         &[
-            ("Dockerfile", "FROM scratch\nCOPY app /app\nWORKDIR /app\n\
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY app /app\nWORKDIR /app\n\
               RUN mkdir out && sort data.txt > out/sorted && date > out/date && \
               mktemp -u > out/tmpname && ln -s sorted out/link && ln out/sorted out/hard && \
-              echo done > /done\nRUN rm data.txt && touch -d @5 stamp\n"),
+              echo done > /done\nRUN rm data.txt && touch -d @5 stamp\n",
+            ),
             ("app/data.txt", "b\na\nc\n"),
         ],
     );
@@ -102,7 +107,11 @@ fn unprivileged_build_equals_roots() {
     std::fs::create_dir_all(&user_dir).unwrap();
     open_up(&user_dir);
     let as_root = build(None, &root_dir.join("cache"), &root_dir.join("image.tar"));
-    let as_nobody = build(Some(NOBODY), &user_dir.join("cache"), &user_dir.join("image.tar"));
+    let as_nobody = build(
+        Some(NOBODY),
+        &user_dir.join("cache"),
+        &user_dir.join("image.tar"),
+    );
     assert_eq!(as_root, as_nobody);
     assert_eq!(
         std::fs::read(root_dir.join("image.tar")).unwrap(),

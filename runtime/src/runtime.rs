@@ -251,6 +251,7 @@ impl Runtime {
                         recorded_mtime: None,
                         recorded_owner: None,
                         creator: inv.user,
+                        ..Default::default()
                     },
                 )
                 .map_err(|e| setup(e.to_string()))?,

@@ -128,11 +128,19 @@ fn applets(line: &str) -> Vec<String> {
             }
             w => w,
         };
-        if name.contains('=') || ["for", "do", "done", "case", "esac", "in", "then", "fi", "test", "[", "echo", "printf", "true", "false", "x", "y", "esac", "text", "other"].contains(&name) {
+        if name.contains('=')
+            || [
+                "for", "do", "done", "case", "esac", "in", "then", "fi", "test", "[", "echo",
+                "printf", "true", "false", "x", "y", "esac", "text", "other",
+            ]
+            .contains(&name)
+        {
             continue;
         }
         let plain = name.starts_with(|c: char| c.is_ascii_lowercase())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if plain {
             out.push(name.to_string());
         }
@@ -220,6 +228,11 @@ fn everyday_command_lines_match_gnu() {
     for m in &missing {
         eprintln!("not compared: {m}");
     }
-    assert!(failures.is_empty(), "{} differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(compared >= 40, "only {compared} lines compared");
 }

@@ -54,6 +54,11 @@ fn bulk_memory_simd_tail_calls_and_exceptions_run() {
     let rt = Runtime::new(RuntimeConfig::default()).unwrap();
     let program = rt.load("/usr/local/bin/proposals", &wasm).unwrap();
     let out = rt.run(&program, Invocation::new(["proposals"])).unwrap();
-    assert_eq!(out.end.expect("the program exits normally"), 0, "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.end.expect("the program exits normally"),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout, b"xxxxxxxx\n");
 }

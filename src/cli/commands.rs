@@ -104,8 +104,18 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
         .secret
         .iter()
         .map(|s| {
-            crate::exec::secrets::parse_secret(s)
-                .map_err(|e| anyhow::anyhow!("invalid --secret {s:?}: {e}"))
+            let secret = crate::exec::secrets::parse_secret(s)
+                .map_err(|e| anyhow::anyhow!("invalid --secret {s:?}: {e}"))?;
+            // Like buildx: a missing secret file fails before the build.
+            if let crate::exec::secrets::SecretSource::File(path) = &secret.source {
+                if !path.is_file() {
+                    bail!(
+                        "invalid --secret {s:?}: {} is not a readable file",
+                        path.display()
+                    );
+                }
+            }
+            Ok(secret)
         })
         .collect::<Result<Vec<_>>>()?;
     let step_timeout = match &args.step_timeout {

@@ -151,12 +151,30 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
         }
         let mut copies_from = Vec::new();
         for ins in &stage.commands {
-            if let Command::Copy(c) = &ins.command {
-                if let Some(from) = &c.from {
-                    if let Ok(f) = lexer.process_word(from, &globals.from_scope()) {
-                        copies_from.push(f);
+            match &ins.command {
+                Command::Copy(c) => {
+                    if let Some(from) = &c.from {
+                        if let Ok(f) = lexer.process_word(from, &globals.from_scope()) {
+                            copies_from.push(f);
+                        }
                     }
                 }
+                // RUN --mount=...,from=STAGE needs that stage built first.
+                Command::Run(r) => {
+                    for m in &r.mounts {
+                        let spec = lexer
+                            .process_word(m, &globals.from_scope())
+                            .unwrap_or_else(|_| m.clone());
+                        if let Ok(
+                            super::mounts::Mount::Bind { from: Some(f), .. }
+                            | super::mounts::Mount::Cache { from: Some(f), .. },
+                        ) = super::mounts::Mount::parse(&spec)
+                        {
+                            copies_from.push(f);
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         refs.push(StageRefs {

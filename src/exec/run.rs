@@ -96,6 +96,7 @@ pub(super) fn run(
                 })
             })),
             creator: (uid, gid),
+            read_only: mount_set.read_only(),
         },
     )?;
     let step = Step::new(
@@ -185,6 +186,15 @@ pub(super) fn run(
     let entries = crate::snapshot::diff::diff(rootfs.record(), &after, &written, |p| {
         Content::Host(rootfs.host_path(p))
     });
+    let replaced: BTreeSet<ImagePath> = changes
+        .removed
+        .intersection(&changes.created)
+        .filter_map(keep)
+        .collect();
+    let entries =
+        crate::snapshot::diff::opaque_replaced(entries, rootfs.record(), &after, &replaced, |p| {
+            Content::Host(rootfs.host_path(p))
+        });
     let entries = link_groups(entries);
     refuse_secrets(&entries, &secrets)?;
     rootfs.replace_record(after);

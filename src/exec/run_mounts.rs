@@ -40,6 +40,8 @@ pub(super) struct MountSet {
     mounted: Vec<Mounted>,
     secret_env: Vec<(String, String)>,
     secrets: Vec<(String, Vec<u8>)>,
+    /// Targets the step may not change (bind mounts without rw, secrets).
+    read_only: Vec<ImagePath>,
     aside_dir: PathBuf,
     done: bool,
 }
@@ -60,6 +62,7 @@ impl MountSet {
             mounted: Vec::new(),
             secret_env: Vec::new(),
             secrets: Vec::new(),
+            read_only: Vec::new(),
             aside_dir,
             done: false,
         };
@@ -102,6 +105,7 @@ impl MountSet {
                         .unwrap_or_else(|| format!("/run/secrets/{id}"));
                     let target = ImagePath::resolve(workdir, &path);
                     self.add_file(stage, &target.to_absolute(), &value, *mode)?;
+                    self.mark_read_only();
                 }
                 Ok(())
             }
@@ -134,7 +138,7 @@ impl MountSet {
                 target,
                 source,
                 from,
-                ..
+                read_write,
             } => {
                 let tree = source_tree(stage, from.as_deref(), earlier)?;
                 let src = ImagePath::resolve(&ImagePath::root(), source);
@@ -148,6 +152,9 @@ impl MountSet {
                 let host = self.place(stage, &ImagePath::resolve(workdir, target), None)?;
                 copy_tree(tree, &src, &host)
                     .with_context(|| format!("binding {source} at {target}"))?;
+                if !read_write {
+                    self.mark_read_only();
+                }
                 Ok(())
             }
         }
@@ -222,6 +229,18 @@ impl MountSet {
             cache_home,
         });
         Ok(host)
+    }
+
+    /// The last mount placed may not be changed by the step.
+    fn mark_read_only(&mut self) {
+        if let Some(m) = self.mounted.last() {
+            self.read_only.push(m.target.clone());
+        }
+    }
+
+    /// Canonical image paths the step may not change.
+    pub(super) fn read_only(&self) -> Vec<String> {
+        self.read_only.iter().map(|p| p.to_absolute()).collect()
     }
 
     /// Environment variables from `env=` secrets.

@@ -85,6 +85,58 @@ pub fn diff(
     out.into_values().collect()
 }
 
+/// Directories a step removed and made again (`rm -rf d && mkdir d`)
+/// become opaque in the layer: the directory, its opaque marker and its
+/// whole current subtree, instead of one whiteout per old child.
+pub fn opaque_replaced(
+    entries: Vec<Entry>,
+    before: &BTreeMap<ImagePath, Node>,
+    after: &BTreeMap<ImagePath, Node>,
+    replaced: &BTreeSet<ImagePath>,
+    content: impl Fn(&ImagePath) -> Content,
+) -> Vec<Entry> {
+    let is_dir = |t: &BTreeMap<ImagePath, Node>, p: &ImagePath| {
+        t.get(p).is_some_and(|n| n.kind == NodeKind::Dir)
+    };
+    let mut dirs: Vec<&ImagePath> = Vec::new();
+    for d in replaced {
+        let outermost = !dirs.iter().any(|o| d.starts_with(o));
+        if !d.is_root() && outermost && is_dir(before, d) && is_dir(after, d) {
+            dirs.push(d);
+        }
+    }
+    if dirs.is_empty() {
+        return entries;
+    }
+    let under = |p: &ImagePath| dirs.iter().any(|d| p.starts_with(d) && p != *d);
+    let mut out: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| !under(&e.path) && !dirs.contains(&&e.path))
+        .collect();
+    for d in dirs {
+        let node = &after[d];
+        out.push(entry(d, node, &content));
+        out.push(Entry {
+            path: d.clone(),
+            kind: EntryKind::Opaque,
+            meta: node.meta,
+        });
+        for (p, n) in after.range(d.clone()..).skip(1) {
+            if !p.starts_with(d) {
+                break;
+            }
+            out.push(entry(p, n, &content));
+        }
+    }
+    // Parents before children, a directory before its opaque marker.
+    out.sort_by(|a, b| {
+        a.path
+            .cmp(&b.path)
+            .then(matches!(a.kind, EntryKind::Opaque).cmp(&matches!(b.kind, EntryKind::Opaque)))
+    });
+    out
+}
+
 fn entry(path: &ImagePath, node: &Node, content: &impl Fn(&ImagePath) -> Content) -> Entry {
     node.to_entry(path, || content(path))
 }
@@ -198,5 +250,49 @@ mod tests {
         let after = tree(&[("x", file(2))]);
         let got = summary(&diff(&before, &after, &BTreeSet::new(), no_content));
         assert_eq!(got, ["file x"]);
+    }
+
+    #[test]
+    fn a_replaced_directory_becomes_opaque_with_its_new_subtree() {
+        let before = tree(&[
+            ("d", dir()),
+            ("d/old", file(1)),
+            ("d/keep", file(2)),
+            ("e", file(3)),
+        ]);
+        let after = tree(&[
+            ("d", dir()),
+            ("d/keep", file(2)),
+            ("d/new", dir()),
+            ("e", file(3)),
+        ]);
+        let entries = diff(&before, &after, &BTreeSet::new(), |_| {
+            Content::Inline(Arc::from(&b""[..]))
+        });
+        let replaced: BTreeSet<ImagePath> = [p("d")].into();
+        let out = opaque_replaced(entries, &before, &after, &replaced, |_| {
+            Content::Inline(Arc::from(&b""[..]))
+        });
+        let shown: Vec<(String, &str)> = out
+            .iter()
+            .map(|e| {
+                let k = match e.kind {
+                    EntryKind::Opaque => "opaque",
+                    EntryKind::Whiteout => "whiteout",
+                    EntryKind::Dir => "dir",
+                    _ => "file",
+                };
+                (e.path.to_absolute(), k)
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("/d".to_string(), "dir"),
+                ("/d".to_string(), "opaque"),
+                ("/d/keep".to_string(), "file"),
+                ("/d/new".to_string(), "dir"),
+            ]
+        );
     }
 }

@@ -141,6 +141,7 @@ impl From<Errno> for io::Error {
             Errno::ISDIR => (K::IsADirectory, "Is a directory"),
             Errno::LOOP => (K::Other, "Too many levels of symbolic links"),
             Errno::NOTEMPTY => (K::DirectoryNotEmpty, "Directory not empty"),
+            Errno::ROFS => (K::ReadOnlyFilesystem, "Read-only file system"),
             _ => return io::Error::other(e.to_string()),
         };
         io::Error::new(kind, text)

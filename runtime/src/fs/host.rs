@@ -67,6 +67,7 @@ impl Rootfs {
         if r.meta.as_ref().is_some_and(|m| m.is_dir()) {
             return Err(err(Errno::ISDIR));
         }
+        inner.check_writable(&r.path).map_err(&err)?;
         let name = r.name.as_deref().ok_or(Errno::ISDIR).map_err(&err)?;
         let mut opts = OpenOptions::new();
         opts.write(true)

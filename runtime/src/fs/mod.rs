@@ -131,6 +131,9 @@ pub struct RootfsOptions {
     pub recorded_owner: Option<RecordedOwner>,
     /// `(uid, gid)` of the step's USER: the owner of entries it makes.
     pub creator: (u32, u32),
+    /// Canonical image paths nothing may change at or below (read-only
+    /// bind mounts): writes fail with EROFS.
+    pub read_only: Vec<String>,
 }
 
 impl std::fmt::Debug for RootfsOptions {
@@ -167,6 +170,7 @@ pub(crate) struct Inner {
     recorded: Option<RecordedMtime>,
     recorded_owner: Option<RecordedOwner>,
     creator: (u32, u32),
+    read_only: Vec<String>,
     state: Mutex<State>,
 }
 
@@ -187,6 +191,7 @@ impl Rootfs {
             recorded: options.recorded_mtime,
             recorded_owner: options.recorded_owner,
             creator: options.creator,
+            read_only: options.read_only,
             state: Mutex::new(State::default()),
         };
         let meta = resolve::lstat(&inner.root, Path::new(".")).map_err(open_err)?;
@@ -234,6 +239,20 @@ impl Rootfs {
 }
 
 impl Inner {
+    /// EROFS for a canonical path at or below a read-only mount.
+    pub(crate) fn check_writable(&self, path: &str) -> Result<(), Errno> {
+        let under = |ro: &String| {
+            path == ro
+                || (path.starts_with(ro.as_str())
+                    && (ro.ends_with('/') || path.as_bytes().get(ro.len()) == Some(&b'/')))
+        };
+        if self.read_only.iter().any(under) {
+            Err(Errno::ROFS)
+        } else {
+            Ok(())
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent-enough data
         // (plain maps); keep serving rather than poisoning every later call.

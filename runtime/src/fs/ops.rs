@@ -90,6 +90,7 @@ impl Inner {
     /// Creates a directory.
     pub(crate) fn mkdir(&self, start: &str, path: &str, now: Duration) -> Result<(), Errno> {
         let r = resolve(&self.root, start, path, false)?;
+        self.check_writable(&r.path)?;
         if r.meta.is_some() {
             return Err(Errno::EXIST);
         }
@@ -118,6 +119,7 @@ impl Inner {
     /// Removes a file, symlink or other non-directory.
     pub(crate) fn unlink(&self, start: &str, path: &str, now: Duration) -> Result<(), Errno> {
         let r = resolve(&self.root, start, path, false)?;
+        self.check_writable(&r.path)?;
         let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
         if meta.is_dir() {
             return Err(Errno::ISDIR);
@@ -131,6 +133,7 @@ impl Inner {
     /// Removes an empty directory.
     pub(crate) fn rmdir(&self, start: &str, path: &str, now: Duration) -> Result<(), Errno> {
         let r = resolve(&self.root, start, path, false)?;
+        self.check_writable(&r.path)?;
         let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
         if !meta.is_dir() {
             return Err(Errno::NOTDIR);
@@ -158,6 +161,8 @@ impl Inner {
         let from = resolve(&self.root, s1, p1, false)?;
         let meta = from.meta.as_ref().ok_or(Errno::NOENT)?;
         let to = resolve(&self.root, s2, p2, false)?;
+        self.check_writable(&from.path)?;
+        self.check_writable(&to.path)?;
         let from_name = from.name_or(Errno::BUSY)?;
         let to_name = to.name_or(Errno::BUSY)?;
         if from.path == to.path {
@@ -207,6 +212,7 @@ impl Inner {
             return Err(Errno::PERM);
         }
         let to = resolve(&self.root, s2, p2, false)?;
+        self.check_writable(&to.path)?;
         if to.meta.is_some() {
             return Err(Errno::EXIST);
         }
@@ -242,6 +248,7 @@ impl Inner {
         now: Duration,
     ) -> Result<(), Errno> {
         let r = resolve(&self.root, start, path, false)?;
+        self.check_writable(&r.path)?;
         if r.meta.is_some() {
             return Err(Errno::EXIST);
         }
@@ -281,6 +288,7 @@ impl Inner {
         now: Duration,
     ) -> Result<(), Errno> {
         let r = resolve(&self.root, start, path, follow)?;
+        self.check_writable(&r.path)?;
         let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
         let mut st = self.state();
         let ino = st.ino(meta, &r.path);
@@ -361,6 +369,7 @@ impl Inner {
             return Err(Errno::INVAL);
         }
         let r = resolve(&self.root, start, path, follow)?;
+        self.check_writable(&r.path)?;
         let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
         let kind = kind_of(meta);
         if kind == FileKind::Symlink && set.mode.is_some() {

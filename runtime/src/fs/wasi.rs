@@ -346,6 +346,12 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
                     Ok(t) => t,
                     Err(e) => return code(Err(e)),
                 };
+                let writes = create || oflags & OFLAG_TRUNC != 0 || rights_base & WRITE_RIGHTS != 0;
+                if writes && target.meta.as_ref().is_none_or(|m| !m.is_dir()) {
+                    if let Err(e) = inner.check_writable(&target.path) {
+                        return code(Err(e));
+                    }
+                }
                 let flags = (oflags, rights_base, rights_inheriting, fdflags);
                 let new_fd = match delegate_open(wasi, view.root_fd, target.relative(), flags)? {
                     Ok(fd) => fd,

@@ -32,7 +32,7 @@ pub(crate) enum Found {
     /// A file kiln cannot run (an ELF binary, a directory, ...).
     Unrunnable(RunError),
     /// Nothing by that name.
-    NotFound,
+    Nothing,
 }
 
 /// A script's `#!` line.
@@ -137,19 +137,19 @@ pub(crate) fn find(fs: &Rootfs, name: &str, path_var: Option<&str>, cwd: &str) -
         }
         let path = absolute(cwd, name);
         return match fs.stat_path(&path, true) {
-            Err(_) => Found::NotFound,
+            Err(_) => Found::Nothing,
             Ok(st) if st.kind == FileKind::Directory => Found::Unrunnable(RunError::NotWasm {
                 program: name.to_owned(),
                 what: "is a directory".into(),
             }),
             Ok(_) => match head(fs, &path) {
                 Some(h) => classify(name, &h),
-                None => Found::NotFound,
+                None => Found::Nothing,
             },
         };
     }
     if name.is_empty() {
-        return Found::NotFound;
+        return Found::Nothing;
     }
     if is_shell_name(name) {
         return Found::Shell;
@@ -175,7 +175,7 @@ pub(crate) fn find(fs: &Rootfs, name: &str, path_var: Option<&str>, cwd: &str) -
     if toolbox::provides(name) {
         return Found::Applet(name.to_owned());
     }
-    fallback.unwrap_or(Found::NotFound)
+    fallback.unwrap_or(Found::Nothing)
 }
 
 #[cfg(test)]

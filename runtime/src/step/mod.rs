@@ -162,7 +162,7 @@ impl Step {
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| v.as_str());
         match lookup::find(&self.rootfs, name, path, cwd) {
-            Found::NotFound => Err(io::ErrorKind::NotFound.into()),
+            Found::Nothing => Err(io::ErrorKind::NotFound.into()),
             Found::Unrunnable(e) => Err(io::Error::other(e.to_string())),
             Found::Shell => Ok(self.run_shell(ShellArgs::parse(argv), env, cwd, stdio)),
             Found::Script { path, shebang } => match shebang {
@@ -407,7 +407,7 @@ impl Host for Step {
             } else {
                 format!("/bin/{name}")
             }),
-            Found::Unrunnable(_) | Found::NotFound => None,
+            Found::Unrunnable(_) | Found::Nothing => None,
         }
     }
 

@@ -73,27 +73,12 @@ impl Rootfs {
             };
             let kind = host_kind(&host, &meta)?;
             let previous = after.get(path).cloned();
-            let same_kind = previous
-                .as_ref()
-                .is_some_and(|n| std::mem::discriminant(&n.kind) == std::mem::discriminant(&kind));
-            if !same_kind {
+            if !same_kind(previous.as_ref(), &kind) {
                 drop_subtree(&mut after, path);
             }
             let kind = keep_special(previous.as_ref(), kind, touched.contains(path));
-            let node_meta = meta_of(
-                path,
-                &kind,
-                previous.as_ref().map(|n| &n.meta).filter(|_| same_kind),
-            );
-            let is_dir = kind == NodeKind::Dir;
-            after.insert(
-                path.clone(),
-                Node {
-                    kind,
-                    meta: node_meta,
-                },
-            );
-            if is_dir && (!same_kind || subtrees.contains(path)) {
+            let (is_dir, same) = record(&mut after, path, kind, previous.as_ref(), meta_of);
+            if is_dir && (!same || subtrees.contains(path)) {
                 walk_below.push(path.clone());
             }
         }
@@ -138,28 +123,34 @@ impl Rootfs {
             let meta = fs::symlink_metadata(&host).map_err(|e| io_err("examining", &host, e))?;
             let kind = host_kind(&host, &meta)?;
             let previous = after.get(&path).cloned();
-            let same_kind = previous
-                .as_ref()
-                .is_some_and(|n| std::mem::discriminant(&n.kind) == std::mem::discriminant(&kind));
-            let node_meta = meta_of(
-                &path,
-                &kind,
-                previous.as_ref().map(|n| &n.meta).filter(|_| same_kind),
-            );
-            let is_dir = kind == NodeKind::Dir;
-            after.insert(
-                path.clone(),
-                Node {
-                    kind,
-                    meta: node_meta,
-                },
-            );
+            let (is_dir, _) = record(after, &path, kind, previous.as_ref(), meta_of);
             if is_dir {
                 self.add_host_subtree(after, &path, meta_of)?;
             }
         }
         Ok(())
     }
+}
+
+fn same_kind(previous: Option<&Node>, kind: &NodeKind) -> bool {
+    previous.is_some_and(|n| std::mem::discriminant(&n.kind) == std::mem::discriminant(kind))
+}
+
+/// Records `path` as `kind` with the metadata `meta_of` gives (keeping the
+/// previous metadata as its base when the kind did not change). Returns
+/// whether it is a directory and whether its kind stayed the same.
+fn record(
+    after: &mut BTreeMap<ImagePath, Node>,
+    path: &ImagePath,
+    kind: NodeKind,
+    previous: Option<&Node>,
+    meta_of: &MetaOf<'_>,
+) -> (bool, bool) {
+    let same = same_kind(previous, &kind);
+    let meta = meta_of(path, &kind, previous.map(|n| &n.meta).filter(|_| same));
+    let is_dir = kind == NodeKind::Dir;
+    after.insert(path.clone(), Node { kind, meta });
+    (is_dir, same)
 }
 
 /// A device or fifo from a lower layer is an empty placeholder file on the

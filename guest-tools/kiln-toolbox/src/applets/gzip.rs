@@ -232,7 +232,7 @@ fn os_msg(e: &io::Error) -> String {
 }
 
 /// The dispatcher's entry point for `gzip` (applets.txt).
-pub mod gzip {
+pub mod compress {
     use std::ffi::OsString;
 
     pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
@@ -241,7 +241,7 @@ pub mod gzip {
 }
 
 /// The dispatcher's entry point for `gunzip` (applets.txt).
-pub mod gunzip {
+pub mod decompress {
     use std::ffi::OsString;
 
     pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
@@ -250,7 +250,7 @@ pub mod gunzip {
 }
 
 /// The dispatcher's entry point for `zcat` (applets.txt).
-pub mod zcat {
+pub mod decompress_to_stdout {
     use std::ffi::OsString;
 
     pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {

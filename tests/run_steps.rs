@@ -340,6 +340,12 @@ fn step_timeout_stops_a_runaway_program() {
     );
     assert!(err.contains("timed out"), "{err}");
     assert!(err.contains("Dockerfile:2"), "{err}");
+    // A loop of shell builtins is stopped too.
+    let err = fx.build_err(
+        "FROM scratch\nRUN while :; do i=$((i+1)); done\n",
+        &["--step-timeout", "1s"],
+    );
+    assert!(err.contains("timed out"), "{err}");
 }
 
 #[test]

@@ -8,6 +8,9 @@ use super::ast::*;
 use super::host::{Input, OpenMode, Output, Stdio};
 use super::{Ctrl, Fd, Flow, Shell, Var};
 
+/// Exit status of a script the host interrupted (like timeout(1)).
+const INTERRUPTED: i32 = 124;
+
 /// Builtins whose variable assignments persist (POSIX special builtins).
 const SPECIAL_BUILTINS: &[&str] = &[
     ":", ".", "break", "continue", "eval", "exec", "exit", "export", "readonly", "return", "set",
@@ -186,6 +189,10 @@ impl Shell {
                 let mut status = 0;
                 self.loop_depth += 1;
                 let r = loop {
+                    if let Some(why) = self.host.interrupted() {
+                        self.err_msg(&why);
+                        break Err(Ctrl::Exit(INTERRUPTED));
+                    }
                     let c = match self.with_condition(true, |sh| sh.run_list(cond)) {
                         Ok(c) => c,
                         Err(Ctrl::Break(n)) => break self.loop_break(n, status),
@@ -216,6 +223,11 @@ impl Shell {
                 self.loop_depth += 1;
                 let mut r = Ok(0);
                 for v in values {
+                    if let Some(why) = self.host.interrupted() {
+                        self.err_msg(&why);
+                        r = Err(Ctrl::Exit(INTERRUPTED));
+                        break;
+                    }
                     self.assign(var, &v);
                     match self.run_list(body) {
                         Ok(s) => status = s,

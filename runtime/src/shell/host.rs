@@ -185,4 +185,10 @@ pub trait Host: Send + Sync {
 
     /// Names in a directory (not `.`/`..`), in any order: the shell sorts.
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>>;
+
+    /// Why the script must stop now (the step's time is up), checked at
+    /// every loop iteration so a loop of builtins cannot run forever.
+    fn interrupted(&self) -> Option<String> {
+        None
+    }
 }

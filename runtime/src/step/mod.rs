@@ -443,6 +443,24 @@ impl Host for Step {
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
         self.rootfs.read_dir(path).map_err(fs_io)
     }
+
+    fn interrupted(&self) -> Option<String> {
+        if self.remaining() != Some(Duration::ZERO) {
+            return None;
+        }
+        let after = self.config.timeout.unwrap_or_default();
+        let e = RunError::Timeout {
+            program: "sh".into(),
+            after,
+        };
+        let msg = e.to_string();
+        if let Ok(mut f) = self.fatal.lock() {
+            if f.is_none() {
+                *f = Some(e);
+            }
+        }
+        Some(msg)
+    }
 }
 
 /// An fs error as the io::Error the shell prints.

@@ -1,5 +1,5 @@
 //! Executing a build: stages in dependency order, COPY/ADD on the host,
-//! metadata instructions, RUN later through kiln-runtime.
+//! metadata instructions, RUN in kiln-runtime's WebAssembly sandbox.
 
 pub mod build;
 pub mod copy;
@@ -23,7 +23,7 @@ use anyhow::{Context as _, Result};
 use std::path::Path;
 
 /// The PATH BuildKit gives images that set none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH: &str = kiln_runtime::step::DEFAULT_PATH;
 
 /// Builds what `opts` describes.
 pub fn build(opts: &options::BuildOptions) -> Result<BuildResult> {

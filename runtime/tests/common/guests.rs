@@ -39,6 +39,9 @@ fn build() -> PathBuf {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
+        // cargo asks rustc for target information through rustc's stdin
+        // (`rustc -`); never let an inherited descriptor leak into that.
+        .stdin(std::process::Stdio::null())
         .output()
         .expect("cannot run cargo to build the test guests");
     assert!(

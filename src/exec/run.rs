@@ -389,19 +389,41 @@ fn refuse_secrets(entries: &[Entry], secrets: &[(String, Vec<u8>)]) -> Result<()
         let EntryKind::File { content, .. } = &e.kind else {
             continue;
         };
-        let bytes = content
-            .read_all()
+        let found = find_secret(content, &checked)
             .with_context(|| format!("reading {} to check it for secrets", e.path))?;
-        for (id, value) in &checked {
-            if contains(&bytes, value) {
-                bail!(
-                    "secret {id:?} would be written into the image: {} contains its value; the layer was not written (secrets must stay in their mount)",
-                    e.path
-                );
-            }
+        if let Some(id) = found {
+            bail!(
+                "secret {id:?} would be written into the image: {} contains its value; the layer was not written (secrets must stay in their mount)",
+                e.path
+            );
         }
     }
     Ok(())
+}
+
+/// The id of the first secret whose bytes occur in `content`, read in
+/// chunks (a layer file can be large) that overlap by the longest secret.
+fn find_secret<'s>(
+    content: &Content,
+    secrets: &[&'s (String, Vec<u8>)],
+) -> std::io::Result<Option<&'s str>> {
+    use std::io::Read as _;
+    let overlap = secrets.iter().map(|(_, v)| v.len()).max().unwrap_or(1) - 1;
+    let mut reader = content.open()?;
+    let mut window: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        window.extend_from_slice(&chunk[..n]);
+        if let Some((id, _)) = secrets.iter().find(|(_, v)| contains(&window, v)) {
+            return Ok(Some(id.as_str()));
+        }
+        let keep = window.len().min(overlap);
+        window.drain(..window.len() - keep);
+    }
 }
 
 /// Shorter secrets match by chance too easily to be checked.
@@ -422,6 +444,20 @@ mod tests {
         assert!(!is_heredoc_only("python3 <<EOF"));
         assert!(!is_heredoc_only("<<EOF cat"));
         assert!(!is_heredoc_only("echo hi"));
+    }
+
+    #[test]
+    fn secrets_are_found_across_read_chunks() {
+        let mut bytes = vec![b'.'; (1 << 20) - 3];
+        bytes.extend_from_slice(b"s3cr3t-tail");
+        let content = Content::Inline(std::sync::Arc::from(&bytes[..]));
+        let secret = ("tok".to_string(), b"s3cr3t".to_vec());
+        let other = ("other".to_string(), b"absent".to_vec());
+        assert_eq!(
+            find_secret(&content, &[&other, &secret]).unwrap(),
+            Some("tok")
+        );
+        assert_eq!(find_secret(&content, &[&other]).unwrap(), None);
     }
 
     #[test]

@@ -206,3 +206,33 @@ fn same_step_gives_the_same_random_bytes_and_times() {
     assert_eq!(ra.out, rb.out);
     assert!(ra.out.contains("1700000000"), "{}", ra.out);
 }
+
+/// A WASI command that prints `text` and a newline.
+fn printer(text: &str) -> Vec<u8> {
+    let len = text.len() + 1;
+    wat::parse_str(format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 16) "{text}\n")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const {len}))
+            (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn image_modules_run_and_a_rewritten_module_is_loaded_again() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("bin")).unwrap();
+    std::fs::write(root.path().join("bin/hello.wasm"), printer("first")).unwrap();
+    std::fs::write(root.path().join("bin/other"), printer("second")).unwrap();
+    let r = sh(
+        root.path(),
+        "hello; hello; cp /bin/other /bin/hello.wasm && hello && /bin/other",
+    );
+    assert_eq!(r.status, 0, "stderr: {}", r.err);
+    assert_eq!(r.out, "first\nfirst\nsecond\nsecond\n");
+}

@@ -206,6 +206,12 @@ impl Rootfs {
         &self.inner.host_dir
     }
 
+    /// Whether the step wrote or created the file at canonical `image_path`.
+    pub fn written(&self, image_path: &str) -> bool {
+        let st = self.inner.state();
+        st.changes.written.contains(image_path) || st.changes.created.contains(image_path)
+    }
+
     /// What the steps run so far changed.
     pub fn changes(&self) -> Changes {
         self.inner.state().changes.clone()

@@ -65,6 +65,28 @@ pub struct Step {
     deadline: Option<Instant>,
     runs: Mutex<HashMap<[u8; 32], u64>>,
     fatal: Mutex<Option<RunError>>,
+    /// Image modules loaded in this step, by canonical path.
+    programs: Mutex<HashMap<String, (FileStamp, Program)>>,
+}
+
+/// What tells a host file changed: size, modification time and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    ino: u64,
+}
+
+impl FileStamp {
+    fn of(m: &std::fs::Metadata) -> FileStamp {
+        FileStamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            #[cfg(unix)]
+            ino: std::os::unix::fs::MetadataExt::ino(m),
+        }
+    }
 }
 
 impl std::fmt::Debug for Step {
@@ -94,6 +116,7 @@ impl Step {
             deadline,
             runs: Mutex::new(HashMap::new()),
             fatal: Mutex::new(None),
+            programs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -188,17 +211,45 @@ impl Step {
                 Ok(self.run_module(&program, args, env, cwd, stdio))
             }
             Found::Module { path } => {
-                let bytes = self
-                    .rootfs
-                    .read(&path)
-                    .map_err(|e| io::Error::other(e.to_string()))?;
-                let program = self
-                    .runtime
-                    .load(name, &bytes)
-                    .map_err(|e| io::Error::other(e.to_string()))?;
+                let program = self.image_program(name, &path)?;
                 Ok(self.run_module(&program, argv.to_vec(), env, cwd, stdio))
             }
         }
+    }
+
+    /// The program in the image file at `path`, loaded once per step while
+    /// the file stays the same (a loop calling a large module does not
+    /// re-read and re-hash it every time). Files the step itself wrote are
+    /// always read again: a host timestamp may be too coarse to tell.
+    fn image_program(&self, name: &str, path: &str) -> io::Result<Program> {
+        let fail = |e: String| io::Error::other(e);
+        let canonical = self
+            .rootfs
+            .canonical(path)
+            .map_err(|e| fail(e.to_string()))?;
+        let host = self
+            .rootfs
+            .host_dir()
+            .join(canonical.trim_start_matches('/'));
+        let stamp = std::fs::symlink_metadata(&host)
+            .map(|m| FileStamp::of(&m))
+            .map_err(|e| fail(format!("{path}: {e}")))?;
+        let mut cache = self.programs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, program)) = cache.get(&canonical) {
+            if *seen == stamp && !self.rootfs.written(&canonical) {
+                return Ok(program.clone());
+            }
+        }
+        let bytes = self
+            .rootfs
+            .read(&canonical)
+            .map_err(|e| fail(e.to_string()))?;
+        let program = self
+            .runtime
+            .load(name, &bytes)
+            .map_err(|e| fail(e.to_string()))?;
+        cache.insert(canonical, (stamp, program.clone()));
+        Ok(program)
     }
 
     /// Runs kiln's shell as a command (`sh -c`, a script file, a `#!` script).

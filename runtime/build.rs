@@ -158,8 +158,11 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
         .arg("--target-dir")
         .arg(target_dir);
     // The outer build's settings are for the host and for kiln-runtime, not
-    // for the guest. The jobserver (CARGO_MAKEFLAGS/MAKEFLAGS) stays, so the
-    // inner build shares the outer one's job slots.
+    // for the guest. The jobserver (CARGO_MAKEFLAGS/MAKEFLAGS) is dropped
+    // too: it names descriptors by number, and in CI runs an inner cargo
+    // handed those numbers fed another file to `rustc -` (the target-info
+    // query read a neighbour's compiler output as source). The inner build
+    // runs its own jobs; stdin is /dev/null.
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
         let outer = [
@@ -191,6 +194,9 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
         "OPT_LEVEL",
         "DEBUG",
         "NUM_JOBS",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
         // uucore's build script embeds the messages of the language in LANG;
         // the toolbox must be the same bytes on every machine.
         "LANG",
@@ -207,6 +213,7 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
     cmd.env("CARGO_HOME", &cargo_home);
     cmd.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(&cargo_home, guest));
     let out = cmd
+        .stdin(std::process::Stdio::null())
         .output()
         .unwrap_or_else(|e| fail(&format!("cannot run cargo to build the toolbox: {e}")));
     if !out.status.success() {

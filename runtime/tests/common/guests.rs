@@ -39,6 +39,10 @@ fn build() -> PathBuf {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
+        // A jobserver named by descriptor numbers this process may not have.
+        .env_remove("CARGO_MAKEFLAGS")
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
         // cargo asks rustc for target information through rustc's stdin
         // (`rustc -`); never let an inherited descriptor leak into that.
         .stdin(std::process::Stdio::null())

@@ -212,10 +212,24 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
     let cargo_home = target_dir.join("cargo-home");
     cmd.env("CARGO_HOME", &cargo_home);
     cmd.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(&cargo_home, guest));
-    let out = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap_or_else(|e| fail(&format!("cannot run cargo to build the toolbox: {e}")));
+    cmd.stdin(std::process::Stdio::null());
+    let mut out = run_cargo(&mut cmd);
+    // On a busy first build, cargo's target-info query (`rustc - --print=cfg
+    // ...`) has been seen reading another process's compiler output as its
+    // input and failing; cargo then caches that failure in
+    // .rustc_info.json. Forget it and try again.
+    for _ in 0..3 {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() || !stderr.contains("to learn about target-specific information") {
+            break;
+        }
+        println!(
+            "cargo:warning=retrying the toolbox build: cargo's rustc target-info query failed"
+        );
+        let _ = std::fs::remove_file(target_dir.join(".rustc_info.json"));
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        out = run_cargo(&mut cmd);
+    }
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let hint = if stderr.contains("can't find crate for `std`")
@@ -234,6 +248,11 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
         .join(WASM_TARGET)
         .join("release")
         .join(format!("{TOOLBOX}.wasm"))
+}
+
+fn run_cargo(cmd: &mut Command) -> std::process::Output {
+    cmd.output()
+        .unwrap_or_else(|e| fail(&format!("cannot run cargo to build the toolbox: {e}")))
 }
 
 /// Panic locations name source files; without remapping the toolbox would

@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "build_support/null_device.rs"]
+mod null_device;
+
 const WASM_TARGET: &str = "wasm32-wasip1";
 const TOOLBOX: &str = "kiln-toolbox";
 
@@ -158,11 +161,8 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
         .arg("--target-dir")
         .arg(target_dir);
     // The outer build's settings are for the host and for kiln-runtime, not
-    // for the guest. The jobserver (CARGO_MAKEFLAGS/MAKEFLAGS) is dropped
-    // too: it names descriptors by number, and in CI runs an inner cargo
-    // handed those numbers fed another file to `rustc -` (the target-info
-    // query read a neighbour's compiler output as source). The inner build
-    // runs its own jobs; stdin is /dev/null.
+    // for the guest; the outer jobserver (CARGO_MAKEFLAGS/MAKEFLAGS) is
+    // dropped too, the inner build runs its own jobs.
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else { continue };
         let outer = [
@@ -212,30 +212,17 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
     let cargo_home = target_dir.join("cargo-home");
     cmd.env("CARGO_HOME", &cargo_home);
     cmd.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(&cargo_home, guest));
-    cmd.stdin(std::process::Stdio::null());
-    let mut out = run_cargo(&mut cmd);
-    // On a busy first build, cargo's target-info query (`rustc - --print=cfg
-    // ...`) has been seen reading another process's compiler output as its
-    // input and failing; cargo then caches that failure in
-    // .rustc_info.json. Forget it and try again.
-    for _ in 0..3 {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || !stderr.contains("to learn about target-specific information") {
-            break;
-        }
-        println!(
-            "cargo:warning=retrying the toolbox build: cargo's rustc target-info query failed"
-        );
-        let _ = std::fs::remove_file(target_dir.join(".rustc_info.json"));
-        std::thread::sleep(std::time::Duration::from_secs(2));
-        out = run_cargo(&mut cmd);
-    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| fail(&format!("cannot run cargo to build the toolbox: {e}")));
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let hint = if stderr.contains("can't find crate for `std`")
             || stderr.contains("may not be installed")
         {
             format!("\nhint: `rustup target add {WASM_TARGET}`")
+        } else if let Some(problem) = null_device::null_device_problem() {
+            format!("\nhint: {problem}")
         } else {
             String::new()
         };
@@ -248,11 +235,6 @@ fn build_toolbox(guest: &Path, target_dir: &Path) -> PathBuf {
         .join(WASM_TARGET)
         .join("release")
         .join(format!("{TOOLBOX}.wasm"))
-}
-
-fn run_cargo(cmd: &mut Command) -> std::process::Output {
-    cmd.output()
-        .unwrap_or_else(|e| fail(&format!("cannot run cargo to build the toolbox: {e}")))
 }
 
 /// Panic locations name source files; without remapping the toolbox would

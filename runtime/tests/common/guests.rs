@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+#[path = "../../build_support/null_device.rs"]
+mod null_device;
+
 /// Path of the compiled guest `name` (`probe` or `true`).
 pub fn guest(name: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -39,33 +42,19 @@ fn build() -> PathBuf {
     .env_remove("RUSTFLAGS")
     .env_remove("CARGO_ENCODED_RUSTFLAGS")
     .env_remove("CARGO_BUILD_TARGET")
-    // A jobserver named by descriptor numbers this process may not have.
+    // The outer jobserver is not this build's.
     .env_remove("CARGO_MAKEFLAGS")
     .env_remove("MAKEFLAGS")
-    .env_remove("MFLAGS")
-    .stdin(std::process::Stdio::null());
-    let mut out = cmd
+    .env_remove("MFLAGS");
+    let out = cmd
         .output()
         .expect("cannot run cargo to build the test guests");
-    // cargo's target-info query has been seen failing on a busy machine and
-    // caching the failure (see runtime/build.rs): forget it and retry.
-    for _ in 0..3 {
-        if out.status.success()
-            || !String::from_utf8_lossy(&out.stderr).contains("target-specific information")
-        {
-            break;
-        }
-        let _ = std::fs::remove_file(target_dir.join(".rustc_info.json"));
-        std::thread::sleep(std::time::Duration::from_secs(2));
-        out = cmd
-            .output()
-            .expect("cannot run cargo to build the test guests");
-    }
     assert!(
         out.status.success(),
         "building the test guests failed (is the wasm32-wasip1 target installed? \
-         `rustup target add wasm32-wasip1`):\n{}",
-        String::from_utf8_lossy(&out.stderr)
+         `rustup target add wasm32-wasip1`):\n{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        null_device::null_device_problem().unwrap_or_default()
     );
     target_dir.join("wasm32-wasip1/release")
 }

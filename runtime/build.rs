@@ -35,6 +35,23 @@ fn main() {
             dest.display()
         ));
     }
+    write_digest(&dest, &out_dir);
+}
+
+/// `OUT_DIR/toolbox_sha256.rs`: the module's digest as a string literal,
+/// so step cache keys name the toolbox without hashing 10 MB per build.
+fn write_digest(wasm: &Path, out_dir: &Path) {
+    use sha2::Digest as _;
+    let bytes = std::fs::read(wasm)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", wasm.display())));
+    let hex: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dest = out_dir.join("toolbox_sha256.rs");
+    if let Err(e) = std::fs::write(&dest, format!("{hex:?}\n")) {
+        fail(&format!("cannot write {}: {e}", dest.display()));
+    }
 }
 
 fn env(name: &str) -> String {

@@ -8,6 +8,9 @@
 /// applet name, e.g. `["ls", "-a", "/"]`.
 pub static TOOLBOX_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/toolbox.wasm"));
 
+/// The sha256 of [`TOOLBOX_WASM`] (hex), computed when it was built.
+pub static TOOLBOX_SHA256: &str = include!(concat!(env!("OUT_DIR"), "/toolbox_sha256.rs"));
+
 /// Sorted bytewise; generated from the list the toolbox is built from.
 static NAMES: &[&str] = include!(concat!(env!("OUT_DIR"), "/toolbox_names.rs"));
 

@@ -150,6 +150,7 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
         named_contexts,
         source_date_epoch,
         no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter,
         cache_dir,
         outputs,
         tags: args.tags,

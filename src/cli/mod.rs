@@ -86,9 +86,12 @@ pub struct BuildArgs {
     /// Timestamp for every created time and the upper bound of file mtimes
     #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
     pub source_date_epoch: Option<String>,
-    /// Do not use the step cache
+    /// Do not use the step cache (cache mounts are kept)
     #[arg(long)]
     pub no_cache: bool,
+    /// Do not use the step cache for these stages (name or index); repeatable or comma-separated
+    #[arg(long, value_name = "STAGE", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
     /// Progress output
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: Progress,

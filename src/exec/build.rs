@@ -17,6 +17,7 @@ use crate::plan::stages::{StageGraph, StageRefs};
 use crate::store::BlobStore;
 use anyhow::{bail, Context as _, Result};
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// What a finished build produced.
 #[derive(Clone, Debug)]
@@ -38,6 +39,8 @@ pub struct BuildEnv<'a> {
     pub external: &'a ExternalImages<'a>,
     /// The WASI runtime for RUN, started on first use.
     pub sandbox: super::sandbox::SandboxCell,
+    /// What earlier builds' steps produced, by key.
+    pub steps: crate::store::StepCache,
 }
 
 /// The Dockerfile's name and lines, for errors that show where they are.
@@ -206,20 +209,24 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
                 .map(std::path::PathBuf::from)
                 .unwrap_or_else(|| opts.cache_dir.join("wasm-modules")),
         ),
+        steps: crate::store::StepCache::open(&store)
+            .with_context(|| format!("opening the step cache in {}", opts.cache_dir.display()))?,
     };
     let progress = Progress::new(opts.progress);
-    let mut results: Vec<Option<StageResult>> = (0..graph.len()).map(|_| None).collect();
-    for &index in &needed {
+    let results: Vec<OnceLock<StageResult>> = (0..graph.len()).map(|_| OnceLock::new()).collect();
+    super::schedule::run_dag(&needed, |i| graph.deps(i), opts.jobs, |index| {
         let stage = &parsed.stages[index];
         let result =
             StageExec::new(&env, &graph, &globals, index, &progress).run(stage, &results)?;
-        results[index] = Some(result);
-    }
+        let _ = results[index].set(result);
+        Ok(())
+    })?;
     for unused in globals.build_args.unused() {
         progress.warn(&format!(
             "build argument {unused:?} was not consumed by any ARG instruction"
         ));
     }
+    let mut results = results;
     let final_stage = results[target]
         .take()
         .context("target stage was not built")?;

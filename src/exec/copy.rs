@@ -148,6 +148,21 @@ pub fn plan_copy(
     Ok(plan.entries.into_values().collect())
 }
 
+/// The paths (final symlink not followed) that `sources` name in `tree`
+/// after glob expansion, for the step cache key; the same errors as
+/// [`plan_copy`] for sources that match nothing.
+pub fn matched_sources(
+    tree: &dyn SourceTree,
+    sources: &[String],
+    parents: bool,
+) -> Result<Vec<ImagePath>, CopyError> {
+    let mut matched = Vec::new();
+    for src in sources {
+        expand_source(tree, src, parents, None, &mut matched)?;
+    }
+    Ok(matched.into_iter().map(|s| s.named).collect())
+}
+
 /// Adds the matches of one source string (literal or glob) to `out`.
 fn expand_source(
     tree: &dyn SourceTree,
@@ -218,7 +233,7 @@ fn expand_source(
 
 /// `tree.lstat` following final symlinks inside the tree (chroot
 /// semantics); the returned entry keeps the real path.
-fn follow(tree: &dyn SourceTree, path: &ImagePath) -> Result<Option<Entry>, CopyError> {
+pub(super) fn follow(tree: &dyn SourceTree, path: &ImagePath) -> Result<Option<Entry>, CopyError> {
     let mut cur = path.clone();
     for _ in 0..=MAX_SYMLINKS {
         let Some(e) = tree.lstat(&cur).map_err(io_err(&cur))? else {

@@ -73,13 +73,22 @@ impl<'a> CopyStep<'a> {
     }
 }
 
-/// The entries of the layer a COPY or ADD writes, and its history text.
-pub fn run(
-    stage: &mut StageExec<'_>,
-    step: &CopyStep<'_>,
-    earlier: &[Option<StageResult>],
-) -> Result<(Vec<Entry>, String)> {
-    let sde = stage.env().opts.source_date_epoch;
+/// A COPY or ADD's arguments with the stage's variables expanded: what its
+/// cache key and its execution both start from.
+pub struct Expanded {
+    dest: String,
+    sources: Vec<String>,
+    from: Option<String>,
+    chmod_text: Option<String>,
+    chown_text: Option<String>,
+    exclude: Vec<String>,
+    /// Heredoc names and bodies (expanded where the heredoc asks for it).
+    heredocs: Vec<(String, String)>,
+}
+
+/// Expands `step`'s arguments; checks what needs no files (chmod, remote
+/// ADD sources).
+pub fn expand(stage: &StageExec<'_>, step: &CopyStep<'_>) -> Result<Expanded> {
     let dest = stage.expand(step.dest)?;
     let sources = step
         .sources
@@ -87,12 +96,10 @@ pub fn run(
         .map(|s| stage.expand(s))
         .collect::<Result<Vec<_>>>()?;
     let chmod_text = step.chmod.map(|m| stage.expand(m)).transpose()?;
-    let chmod = chmod_text.as_deref().map(parse_chmod).transpose()?;
+    if let Some(text) = &chmod_text {
+        parse_chmod(text)?;
+    }
     let chown_text = step.chown.map(|c| stage.expand(c)).transpose()?;
-    let chown = match &chown_text {
-        Some(spec) => Some(resolve_chown(spec, stage.rootfs()?)?),
-        None => None,
-    };
     if step.is_add() {
         if let Some(url) = sources.iter().find(|s| is_remote(s)) {
             bail!("ADD {url}: remote sources are not supported (kiln builds without network access); put the file in the build context instead");
@@ -103,6 +110,86 @@ pub fn run(
         .iter()
         .map(|e| stage.expand(e))
         .collect::<Result<Vec<_>>>()?;
+    let from = step.from.map(|f| stage.expand(f)).transpose()?;
+    let heredocs = step
+        .heredocs
+        .iter()
+        .map(|doc| {
+            let body = if doc.expand {
+                expand_heredoc(stage, &doc.data)?
+            } else {
+                doc.data.clone()
+            };
+            Ok((doc.path.clone(), body))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Expanded {
+        dest,
+        sources,
+        from,
+        chmod_text,
+        chown_text,
+        exclude,
+        heredocs,
+    })
+}
+
+/// The step cache key of a COPY or ADD: its expanded arguments, the
+/// working directory, and the identity of the files it copies (their
+/// content for the context or a directory, the layers of a stage).
+pub fn cache_key(
+    stage: &StageExec<'_>,
+    step: &CopyStep<'_>,
+    args: &Expanded,
+    earlier: &[std::sync::OnceLock<StageResult>],
+) -> Result<crate::digest::Digest> {
+    let mut key = stage.step_key(step.keyword);
+    key.str("workdir", &stage.workdir().to_absolute())
+        .str("dest", &args.dest)
+        .list("sources", &args.sources)
+        .opt("chmod", args.chmod_text.as_deref())
+        .opt("chown", args.chown_text.as_deref())
+        .str("parents", if step.parents { "1" } else { "0" })
+        .list("exclude", &args.exclude);
+    for (name, body) in &args.heredocs {
+        key.str("heredoc", name).str("body", body);
+    }
+    if !args.sources.is_empty() {
+        let identity = super::stage::source_identity(
+            stage,
+            args.from.as_deref(),
+            &args.sources,
+            step.parents,
+            earlier,
+        )?;
+        key.str("source", &identity);
+    }
+    Ok(key.finish())
+}
+
+/// The entries of the layer a COPY or ADD writes, and its history text.
+pub fn run(
+    stage: &mut StageExec<'_>,
+    step: &CopyStep<'_>,
+    args: &Expanded,
+    earlier: &[std::sync::OnceLock<StageResult>],
+) -> Result<(Vec<Entry>, String)> {
+    let sde = stage.env().opts.source_date_epoch;
+    let Expanded {
+        dest,
+        sources,
+        from,
+        chmod_text,
+        chown_text,
+        exclude,
+        heredocs,
+    } = args;
+    let chmod = chmod_text.as_deref().map(parse_chmod).transpose()?;
+    let chown = match chown_text {
+        Some(spec) => Some(resolve_chown(spec, stage.rootfs()?)?),
+        None => None,
+    };
+    let exclude = exclude.clone();
     let workdir = stage.workdir();
     let options = CopyOptions {
         chown,
@@ -115,13 +202,12 @@ pub fn run(
 
     let mut entries = Vec::new();
     if !sources.is_empty() {
-        let from = step.from.map(|f| stage.expand(f)).transpose()?;
         let source = source_tree(stage, from.as_deref(), earlier)?;
         let tree = source.get();
         let mut plain = Vec::new();
-        for src in &sources {
+        for src in sources {
             if step.is_add() {
-                if let Some(extracted) = add_archive(stage, tree, src, &workdir, &dest, &options)? {
+                if let Some(extracted) = add_archive(stage, tree, src, &workdir, dest, &options)? {
                     entries.extend(extracted);
                     continue;
                 }
@@ -132,12 +218,12 @@ pub fn run(
             let rootfs: &Rootfs = stage.rootfs()?;
             let dest_fs = RootfsDest(rootfs);
             entries.extend(super::copy::plan_copy(
-                tree, &plain, &dest, &workdir, &options, &dest_fs,
+                tree, &plain, dest, &workdir, &options, &dest_fs,
             )?);
         }
     }
-    for doc in step.heredocs {
-        entries.push(heredoc_entry(stage, doc, &workdir, &dest, &options)?);
+    for (name, body) in heredocs {
+        entries.push(heredoc_entry(name, body, &workdir, dest, &options));
     }
     let entries = with_parents(entries, stage.rootfs()?, &options);
 
@@ -147,9 +233,9 @@ pub fn run(
         step.parents,
         chown_text.as_deref().unwrap_or(""),
         chmod_text.as_deref().unwrap_or(""),
-        &sources,
+        sources,
         &heredoc_names,
-        &dest,
+        dest,
     );
     Ok((entries, created_by))
 }
@@ -182,29 +268,24 @@ fn is_remote(s: &str) -> bool {
 /// `COPY <<EOF /dest/` writes `/dest/EOF`; `COPY <<EOF /dest/file` writes
 /// `/dest/file`. Bodies expand variables unless the delimiter was quoted.
 fn heredoc_entry(
-    stage: &StageExec<'_>,
-    doc: &InlineSource,
+    name: &str,
+    body: &str,
     workdir: &ImagePath,
     dest: &str,
     options: &CopyOptions,
-) -> Result<Entry> {
+) -> Entry {
     let base = ImagePath::resolve(workdir, dest);
     let path = if dest.ends_with('/') || dest == "." {
-        base.join(&doc.path)
+        base.join(name)
     } else {
         base
     };
-    let data = if doc.expand {
-        expand_heredoc(stage, &doc.data)?
-    } else {
-        doc.data.clone()
-    };
     let (uid, gid) = options.chown.unwrap_or((0, 0));
-    Ok(Entry {
+    Entry {
         path,
         kind: EntryKind::File {
-            size: data.len() as u64,
-            content: Content::Inline(Arc::from(data.into_bytes())),
+            size: body.len() as u64,
+            content: Content::Inline(Arc::from(body.as_bytes())),
         },
         meta: Meta {
             mode: options.chmod.unwrap_or(0o644),
@@ -212,7 +293,7 @@ fn heredoc_entry(
             gid,
             mtime: options.source_date_epoch.unwrap_or(0),
         },
-    })
+    }
 }
 
 /// Heredoc bodies expand `$VAR` like a shell here-document: quotes are
@@ -386,7 +467,7 @@ impl TreeRef<'_> {
 pub(super) fn source_tree<'t>(
     stage: &StageExec<'t>,
     from: Option<&str>,
-    earlier: &'t [Option<StageResult>],
+    earlier: &'t [std::sync::OnceLock<StageResult>],
 ) -> Result<TreeRef<'t>> {
     let Some(from) = from else {
         return Ok(TreeRef::Shared(stage.env().context));
@@ -394,7 +475,7 @@ pub(super) fn source_tree<'t>(
     Ok(match stage.resolve_source(from) {
         Source::Stage(i) => TreeRef::Shared(
             earlier[i]
-                .as_ref()
+                .get()
                 .context("stage was not built")?
                 .tree(stage.env())?,
         ),

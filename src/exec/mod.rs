@@ -13,9 +13,11 @@ pub mod progress;
 mod run;
 mod run_mounts;
 mod sandbox;
+mod schedule;
 pub mod secrets;
 mod sources;
 mod stage;
+mod step_key;
 
 pub use build::BuildResult;
 

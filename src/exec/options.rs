@@ -16,6 +16,8 @@ pub struct BuildOptions {
     pub named_contexts: BTreeMap<String, NamedContext>,
     pub source_date_epoch: u64,
     pub no_cache: bool,
+    /// `--no-cache-filter`: stages (by name or index) that run every step.
+    pub no_cache_filter: Vec<String>,
     pub cache_dir: PathBuf,
     pub outputs: Vec<OutputSpec>,
     pub tags: Vec<String>,

@@ -21,7 +21,7 @@ use kiln_runtime::step::{Step, StepConfig};
 use kiln_runtime::{Owner, Rootfs as StepFs, RootfsOptions};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// What a RUN produced for the stage.
@@ -31,12 +31,22 @@ pub(super) struct RunResult {
     pub entries: Vec<Entry>,
 }
 
-/// Runs one RUN instruction of `stage`.
-pub(super) fn run(
-    stage: &mut StageExec<'_>,
-    run: &Run,
-    earlier: &[Option<StageResult>],
-) -> Result<RunResult> {
+/// A RUN with its flags checked and its words expanded: what its cache
+/// key and its execution both start from.
+pub(super) struct Prepared {
+    mounts: Vec<Mount>,
+    argv: Vec<String>,
+    heredoc_script: Option<String>,
+    created_by: String,
+    env: Vec<(String, String)>,
+    workdir: ImagePath,
+    /// The mount flags as written, for the seed.
+    mount_specs: Vec<String>,
+}
+
+/// Checks `run`'s flags and mounts (nothing runs if one is bad) and
+/// expands what the step will see.
+pub(super) fn prepare(stage: &StageExec<'_>, run: &Run) -> Result<Prepared> {
     if let Some(n) = &run.network {
         check_network(&stage.expand(n)?).map_err(|e| anyhow!(e))?;
     }
@@ -51,15 +61,78 @@ pub(super) fn run(
         .iter()
         .map(|m| Ok(Mount::parse(&stage.expand(m)?)?))
         .collect::<Result<Vec<_>>>()?;
-
     let (argv, heredoc_script) = command_argv(stage, run);
     let build_args = visible_args(stage);
     let created_by = history::run(&argv, &build_args);
     let env = step_env(stage, &build_args);
-    let workdir = stage.workdir();
+    Ok(Prepared {
+        mounts,
+        argv,
+        heredoc_script,
+        created_by,
+        env,
+        workdir: stage.workdir(),
+        mount_specs: run.mounts.clone(),
+    })
+}
+
+/// The step cache key of a RUN: the command, its environment, working
+/// directory and user, and what its mounts bring in (the content of bind
+/// sources; cache mounts and secrets are left out, as in BuildKit: their
+/// contents never reach the layer by design).
+pub(super) fn cache_key(
+    stage: &StageExec<'_>,
+    run: &Prepared,
+    earlier: &[OnceLock<StageResult>],
+) -> Result<crate::digest::Digest> {
+    let mut key = stage.step_key("RUN");
+    let env: Vec<String> = run.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    key.list("argv", &run.argv)
+        .opt("heredoc", run.heredoc_script.as_deref())
+        .list("env", &env)
+        .str("workdir", &run.workdir.to_absolute())
+        .opt("user", stage.user())
+        .str("created-by", &run.created_by);
+    for mount in &run.mounts {
+        key.str("mount", &format!("{mount:?}"));
+        if let Mount::Bind { source, from, .. } = mount {
+            let identity = super::stage::source_identity(
+                stage,
+                from.as_deref(),
+                std::slice::from_ref(source),
+                false,
+                earlier,
+            )?;
+            key.str("mount-source", &identity);
+        }
+        if let Mount::Cache { from: Some(from), .. } = mount {
+            // A cache mount seeded from a stage starts from its files.
+            let identity =
+                super::stage::source_identity(stage, Some(from), &[], false, earlier)?;
+            key.str("mount-seed", &identity);
+        }
+    }
+    Ok(key.finish())
+}
+
+/// Runs a prepared RUN of `stage`.
+pub(super) fn execute(
+    stage: &mut StageExec<'_>,
+    run: Prepared,
+    earlier: &[OnceLock<StageResult>],
+) -> Result<RunResult> {
+    let Prepared {
+        mounts,
+        argv,
+        heredoc_script,
+        created_by,
+        env,
+        workdir,
+        mount_specs,
+    } = run;
     let (uid, gid) = stage.user_ids()?;
     let sandbox = stage.env().sandbox.get()?;
-    let seed = step_seed(stage, &argv, &env, &workdir, &run.mounts);
+    let seed = step_seed(stage, &argv, &env, &workdir, &mount_specs);
     let opts = stage.env().opts;
     let sde = opts.source_date_epoch;
 

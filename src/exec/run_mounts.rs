@@ -52,7 +52,7 @@ impl MountSet {
         stage: &mut StageExec<'_>,
         mounts: &[Mount],
         workdir: &ImagePath,
-        earlier: &[Option<StageResult>],
+        earlier: &[std::sync::OnceLock<StageResult>],
     ) -> Result<MountSet> {
         let aside_dir = tempfile::Builder::new()
             .prefix("mount-aside-")
@@ -77,7 +77,7 @@ impl MountSet {
         stage: &mut StageExec<'_>,
         m: &Mount,
         workdir: &ImagePath,
-        earlier: &[Option<StageResult>],
+        earlier: &[std::sync::OnceLock<StageResult>],
     ) -> Result<()> {
         match m {
             Mount::Secret {

@@ -68,6 +68,10 @@ pub struct StageExec<'a> {
     cmd_set: bool,
     /// The stage's platform: the target's unless FROM --platform says otherwise.
     platform: Platform,
+    /// `--no-cache`, or `--no-cache-filter` names this stage: run every step.
+    no_cache: bool,
+    /// Steps answered from the step cache so far.
+    cached_steps: usize,
 }
 
 impl<'a> StageExec<'a> {
@@ -90,11 +94,20 @@ impl<'a> StageExec<'a> {
             rootfs: None,
             cmd_set: false,
             platform: env.opts.platform.clone(),
+            no_cache: env.opts.no_cache,
+            cached_steps: 0,
         }
     }
 
-    pub fn run(mut self, stage: &Stage, earlier: &[Option<StageResult>]) -> Result<StageResult> {
+    pub fn run(mut self, stage: &Stage, earlier: &[OnceLock<StageResult>]) -> Result<StageResult> {
         let text = &self.env.dockerfile;
+        let filter = &self.env.opts.no_cache_filter;
+        let index_name = self.index.to_string();
+        if filter.iter().any(|f| {
+            stage.from.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(f)) || *f == index_name
+        }) {
+            self.no_cache = true;
+        }
         let at = |line: usize, e: anyhow::Error| anyhow::Error::from(text.error_at(line, e));
         let base_ref = self
             .env
@@ -146,14 +159,14 @@ impl<'a> StageExec<'a> {
 
     /// Sets up the base: scratch, an earlier stage, or an external image.
     /// Returns the base's ONBUILD triggers.
-    fn start_from(&mut self, base: &str, earlier: &[Option<StageResult>]) -> Result<Vec<String>> {
+    fn start_from(&mut self, base: &str, earlier: &[OnceLock<StageResult>]) -> Result<Vec<String>> {
         let platform = &self.platform;
         let base_image = match self.graph.resolve(base, self.index) {
             Source::Scratch => BaseImage::scratch(platform),
             // The new stage gets its own tree, unpacked from the same layers
             // when first needed; the earlier one stays readable for COPY --from.
             Source::Stage(i) => {
-                let r = earlier[i].as_ref().context("stage was not built")?;
+                let r = earlier[i].get().context("stage was not built")?;
                 BaseImage {
                     config: r.config.clone(),
                     layers: r.layers.clone(),
@@ -220,7 +233,7 @@ impl<'a> StageExec<'a> {
             .collect()
     }
 
-    fn execute(&mut self, ins: &Instruction, earlier: &[Option<StageResult>]) -> Result<()> {
+    fn execute(&mut self, ins: &Instruction, earlier: &[OnceLock<StageResult>]) -> Result<()> {
         let created_by = match &ins.command {
             Command::Arg(args) => {
                 for (name, default) in args {
@@ -319,29 +332,38 @@ impl<'a> StageExec<'a> {
                 let dir = self.expand(dir)?;
                 let path = ImagePath::resolve(&self.workdir(), &dir);
                 self.config.config.working_dir = Some(path.to_absolute());
-                let created = self.ensure_dir(&path)?;
-                self.history(format!("WORKDIR {}", path.to_absolute()), !created);
+                let created_by = format!("WORKDIR {}", path.to_absolute());
+                let mut key = self.step_key("WORKDIR");
+                key.str("path", &path.to_absolute());
+                self.cached_step(key.finish(), |stage| {
+                    let entries = stage.workdir_entries(&path)?;
+                    Ok(StepOutput {
+                        created_by,
+                        entries,
+                        applied: false,
+                    })
+                })?;
                 return Ok(());
             }
             Command::Copy(copy) => {
                 let step = super::copy_step::CopyStep::from_copy(copy);
-                let created_by = self.copy(&step, earlier)?;
-                self.history(created_by, false);
-                return Ok(());
+                return self.copy(&step, earlier);
             }
             Command::Add(add) => {
                 let step = super::copy_step::CopyStep::from_add(add)?;
-                let created_by = self.copy(&step, earlier)?;
-                self.history(created_by, false);
-                return Ok(());
+                return self.copy(&step, earlier);
             }
             Command::Run(run) => {
-                let result = super::run::run(self, run, earlier)?;
-                let empty = result.entries.is_empty();
-                if !empty {
-                    self.push_layer(result.entries)?;
-                }
-                self.history(result.created_by, empty);
+                let prepared = super::run::prepare(self, run)?;
+                let key = super::run::cache_key(self, &prepared, earlier)?;
+                self.cached_step(key, |stage| {
+                    let result = super::run::execute(stage, prepared, earlier)?;
+                    Ok(StepOutput {
+                        created_by: result.created_by,
+                        entries: result.entries,
+                        applied: true,
+                    })
+                })?;
                 return Ok(());
             }
         };
@@ -356,11 +378,11 @@ impl<'a> StageExec<'a> {
         )
     }
 
-    /// WORKDIR creates its directory (and parents) when missing, as a layer.
-    /// Returns whether it wrote one.
-    fn ensure_dir(&mut self, path: &ImagePath) -> Result<bool> {
+    /// The layer WORKDIR writes: its directory and parents when one is
+    /// missing (existing ones as they are), else nothing.
+    fn workdir_entries(&mut self, path: &ImagePath) -> Result<Vec<Entry>> {
         if path.is_root() {
-            return Ok(false);
+            return Ok(Vec::new());
         }
         let sde = self.env.opts.source_date_epoch;
         let rootfs = self.rootfs()?;
@@ -395,19 +417,91 @@ impl<'a> StageExec<'a> {
                 Some(_) => bail!("cannot create WORKDIR {path}: {p} exists and is not a directory"),
             }
         }
-        if !missing {
-            return Ok(false);
-        }
-        self.commit_layer(entries)?;
-        Ok(true)
+        Ok(if missing { entries } else { Vec::new() })
     }
 
-    /// Writes `entries` as a new layer and applies them to the rootfs.
-    pub(super) fn commit_layer(&mut self, mut entries: Vec<Entry>) -> Result<()> {
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
-        self.push_layer(entries.clone())?;
-        self.rootfs()?.apply_entries(&entries)?;
+    /// Runs a step that may write a layer through the step cache: on a hit
+    /// the recorded layer and history are reused and `run` is not called
+    /// (nothing is unpacked); otherwise `run` executes the step, its layer
+    /// is written and recorded under `key`.
+    fn cached_step(
+        &mut self,
+        key: crate::digest::Digest,
+        run: impl FnOnce(&mut Self) -> Result<StepOutput>,
+    ) -> Result<()> {
+        let cache = &self.env.steps;
+        if !self.no_cache {
+            if let Some(record) = cache.lookup(&key, self.env.store) {
+                self.reuse(record)?;
+                self.cached_steps += 1;
+                return Ok(());
+            }
+        }
+        let StepOutput {
+            created_by,
+            mut entries,
+            applied,
+        } = run(self)?;
+        let layer = if entries.is_empty() {
+            None
+        } else {
+            entries.sort_by(|a, b| a.path.cmp(&b.path));
+            if !applied {
+                self.rootfs()?.apply_entries(&entries)?;
+            }
+            self.push_layer(entries)?;
+            self.layers.last().map(|l| crate::store::CachedLayer {
+                digest: l.digest.to_string(),
+                diff_id: l.diff_id.to_string(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+        };
+        self.history(created_by.clone(), layer.is_none());
+        let record = crate::store::StepRecord::new(created_by, layer);
+        if let Err(e) = cache.record(&key, &record) {
+            // The build is fine without it; the next one runs the step again.
+            self.progress
+                .warn(&format!("could not record step in the cache: {e}"));
+        }
         Ok(())
+    }
+
+    /// Applies a cache hit: the recorded layer joins the image (and the
+    /// rootfs, if one is already unpacked), the history entry is the same.
+    fn reuse(&mut self, record: crate::store::StepRecord) -> Result<()> {
+        if let Some(layer) = &record.layer {
+            let layer = LayerRef {
+                media_type: layer.media_type.clone(),
+                digest: layer.digest.parse()?,
+                size: layer.size,
+                diff_id: layer.diff_id.parse()?,
+            };
+            if let Some(rootfs) = self.rootfs.as_mut() {
+                let blob = self.env.store.open_blob(&layer.digest)?;
+                rootfs
+                    .apply_layer(
+                        std::io::BufReader::new(blob),
+                        &layer.media_type,
+                        &layer.digest.to_string(),
+                    )
+                    .with_context(|| format!("applying cached layer {}", layer.digest))?;
+            }
+            self.config.rootfs.diff_ids.push(layer.diff_id.clone());
+            self.layers.push(layer);
+        }
+        self.history(record.created_by, record.layer.is_none());
+        Ok(())
+    }
+
+    /// A key for a step of `kind` over the stage's current layers.
+    pub(super) fn step_key(&self, kind: &str) -> super::step_key::StepKey {
+        super::step_key::StepKey::new(
+            kind,
+            &self.diff_ids(),
+            &self.platform.to_string(),
+            self.env.opts.source_date_epoch,
+        )
     }
 
     /// Writes `entries` as a new layer of the image (the rootfs already
@@ -428,6 +522,11 @@ impl<'a> StageExec<'a> {
 
     pub(super) fn progress(&self) -> &'a Progress {
         self.progress
+    }
+
+    /// USER as written (not resolved: its meaning is in the layers).
+    pub(super) fn user(&self) -> Option<&str> {
+        self.config.config.user.as_deref()
     }
 
     /// The image config's ENV entries (`NAME=value`).
@@ -476,15 +575,22 @@ impl<'a> StageExec<'a> {
             .with_context(|| format!("USER {user}: unable to find the user in the stage"))
     }
 
-    /// Runs a COPY/ADD and returns its history text.
+    /// Runs a COPY/ADD through the step cache.
     fn copy(
         &mut self,
         step: &super::copy_step::CopyStep<'_>,
-        earlier: &[Option<StageResult>],
-    ) -> Result<String> {
-        let (entries, created_by) = super::copy_step::run(self, step, earlier)?;
-        self.commit_layer(entries)?;
-        Ok(created_by)
+        earlier: &[OnceLock<StageResult>],
+    ) -> Result<()> {
+        let args = super::copy_step::expand(self, step)?;
+        let key = super::copy_step::cache_key(self, step, &args, earlier)?;
+        self.cached_step(key, |stage| {
+            let (entries, created_by) = super::copy_step::run(stage, step, &args, earlier)?;
+            Ok(StepOutput {
+                created_by,
+                entries,
+                applied: false,
+            })
+        })
     }
 
     pub(super) fn env(&self) -> &'a BuildEnv<'a> {
@@ -493,6 +599,59 @@ impl<'a> StageExec<'a> {
 
     pub(super) fn resolve_source(&self, reference: &str) -> Source {
         self.graph.resolve(reference, self.index)
+    }
+}
+
+/// What a layer step produced when it ran.
+struct StepOutput {
+    created_by: String,
+    entries: Vec<Entry>,
+    /// Whether the rootfs already shows the entries (RUN changed it in place).
+    applied: bool,
+}
+
+/// What the files a step takes from `from` (the context when `None`, an
+/// earlier stage, a named context or image) are, for its cache key: a
+/// content digest of the matched `sources` in a directory, the layers of a
+/// stage or image (their diff ids already name their content).
+pub(super) fn source_identity(
+    stage: &StageExec<'_>,
+    from: Option<&str>,
+    sources: &[String],
+    parents: bool,
+    earlier: &[OnceLock<StageResult>],
+) -> Result<String> {
+    let env = stage.env();
+    let sde = env.opts.source_date_epoch;
+    let tree_identity = |tree: &dyn crate::snapshot::SourceTree| -> Result<String> {
+        let roots = super::copy::matched_sources(tree, sources, parents)?;
+        Ok(super::step_key::tree_digest(tree, &roots, sde)?.to_string())
+    };
+    let layers_identity = |kind: &str, layers: &[LayerRef]| {
+        let ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
+        format!("{kind} {}", ids.join(" "))
+    };
+    let Some(from) = from else {
+        return tree_identity(env.context);
+    };
+    match stage.resolve_source(from) {
+        Source::Stage(i) => {
+            let r = earlier[i].get().context("stage was not built")?;
+            Ok(layers_identity("stage", &r.layers))
+        }
+        Source::Scratch => bail!("--from=scratch: scratch has no files"),
+        Source::External(name) => match env.external.directory(&name) {
+            Some(dir) => {
+                let ctx = crate::context::Context::open(dir, None).with_context(|| {
+                    format!("opening build context {name}={}", dir.display())
+                })?;
+                tree_identity(&ctx)
+            }
+            None => {
+                let image = env.external.image(&name, &env.opts.platform)?;
+                Ok(layers_identity("image", &image.layers))
+            }
+        },
     }
 }
 

@@ -8,7 +8,7 @@
 //! - In a stage, ENV wins over ARG of the same name when words are expanded.
 
 use crate::dockerfile::expand::VarLookup;
-use std::cell::RefCell;
+use std::sync::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The `--build-arg` values, remembering which ones some ARG consumed so
@@ -16,26 +16,29 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Default)]
 pub struct BuildArgValues {
     values: BTreeMap<String, String>,
-    used: RefCell<BTreeSet<String>>,
+    used: Mutex<BTreeSet<String>>,
 }
 
 impl BuildArgValues {
     pub fn new(values: BTreeMap<String, String>) -> Self {
         BuildArgValues {
             values,
-            used: RefCell::default(),
+            used: Mutex::default(),
         }
     }
 
     fn take(&self, name: &str) -> Option<String> {
         let v = self.values.get(name)?;
-        self.used.borrow_mut().insert(name.to_string());
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string());
         Some(v.clone())
     }
 
     /// Build args no ARG instruction declared, in name order.
     pub fn unused(&self) -> Vec<String> {
-        let used = self.used.borrow();
+        let used = self.used.lock().unwrap_or_else(|p| p.into_inner());
         self.values
             .keys()
             .filter(|k| !used.contains(*k))

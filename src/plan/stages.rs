@@ -134,6 +134,20 @@ impl StageGraph {
         Ok(needed.into_iter().collect())
     }
 
+    /// The stages stage `i` reads from (its base, COPY --from, RUN
+    /// --mount from), each once, ascending.
+    pub fn deps(&self, i: usize) -> Vec<usize> {
+        let s = &self.stages[i];
+        let deps: BTreeSet<usize> = std::iter::once(&s.base)
+            .chain(&s.copies_from)
+            .filter_map(|r| match self.resolve(r, i) {
+                Source::Stage(dep) => Some(dep),
+                _ => None,
+            })
+            .collect();
+        deps.into_iter().collect()
+    }
+
     fn is_later_stage(&self, reference: &str, from_stage: usize) -> bool {
         let lower = reference.to_ascii_lowercase();
         self.stages[from_stage..]

@@ -41,6 +41,7 @@ pub struct BuildEnv<'a> {
     pub sandbox: super::sandbox::SandboxCell,
     /// What earlier builds' steps produced, by key.
     pub steps: crate::store::StepCache,
+    pub progress: &'a Progress,
 }
 
 /// The Dockerfile's name and lines, for errors that show where they are.
@@ -194,6 +195,7 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     let needed = graph.needed(target)?;
 
     let external = ExternalImages::new(opts, &store);
+    let progress = Progress::new(opts.progress);
     let env = BuildEnv {
         opts,
         store: &store,
@@ -211,16 +213,21 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
         ),
         steps: crate::store::StepCache::open(&store)
             .with_context(|| format!("opening the step cache in {}", opts.cache_dir.display()))?,
+        progress: &progress,
     };
-    let progress = Progress::new(opts.progress);
     let results: Vec<OnceLock<StageResult>> = (0..graph.len()).map(|_| OnceLock::new()).collect();
-    super::schedule::run_dag(&needed, |i| graph.deps(i), opts.jobs, |index| {
-        let stage = &parsed.stages[index];
-        let result =
-            StageExec::new(&env, &graph, &globals, index, &progress).run(stage, &results)?;
-        let _ = results[index].set(result);
-        Ok(())
-    })?;
+    super::schedule::run_dag(
+        &needed,
+        |i| graph.deps(i),
+        opts.jobs,
+        |index| {
+            let stage = &parsed.stages[index];
+            let result =
+                StageExec::new(&env, &graph, &globals, index, &progress).run(stage, &results)?;
+            let _ = results[index].set(result);
+            Ok(())
+        },
+    )?;
     for unused in globals.build_args.unused() {
         progress.warn(&format!(
             "build argument {unused:?} was not consumed by any ARG instruction"

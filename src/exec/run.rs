@@ -105,10 +105,12 @@ pub(super) fn cache_key(
             )?;
             key.str("mount-source", &identity);
         }
-        if let Mount::Cache { from: Some(from), .. } = mount {
+        if let Mount::Cache {
+            from: Some(from), ..
+        } = mount
+        {
             // A cache mount seeded from a stage starts from its files.
-            let identity =
-                super::stage::source_identity(stage, Some(from), &[], false, earlier)?;
+            let identity = super::stage::source_identity(stage, Some(from), &[], false, earlier)?;
             key.str("mount-seed", &identity);
         }
     }

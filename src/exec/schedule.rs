@@ -13,7 +13,12 @@ use std::sync::{Condvar, Mutex};
 
 /// Runs `run(stage)` for every stage in `order` (a topological order)
 /// once all of `deps(stage)` have succeeded, with at most `jobs` at once.
-pub fn run_dag<F>(order: &[usize], deps: impl Fn(usize) -> Vec<usize>, jobs: usize, run: F) -> Result<()>
+pub fn run_dag<F>(
+    order: &[usize],
+    deps: impl Fn(usize) -> Vec<usize>,
+    jobs: usize,
+    run: F,
+) -> Result<()>
 where
     F: Fn(usize) -> Result<()> + Sync,
 {
@@ -143,15 +148,20 @@ mod tests {
     #[test]
     fn a_failure_stops_dependants_and_reports_the_first_stage_in_order() {
         let ran = Mutex::new(Vec::new());
-        let err = run_dag(&[0, 1, 2], |i| if i == 2 { vec![1] } else { vec![] }, 2, |i| {
-            ran.lock().unwrap().push(i);
-            if i == 2 {
-                return Ok(());
-            }
-            // Stage 1 fails first in time, stage 0 later.
-            std::thread::sleep(Duration::from_millis(if i == 0 { 60 } else { 5 }));
-            anyhow::bail!("stage {i} failed")
-        })
+        let err = run_dag(
+            &[0, 1, 2],
+            |i| if i == 2 { vec![1] } else { vec![] },
+            2,
+            |i| {
+                ran.lock().unwrap().push(i);
+                if i == 2 {
+                    return Ok(());
+                }
+                // Stage 1 fails first in time, stage 0 later.
+                std::thread::sleep(Duration::from_millis(if i == 0 { 60 } else { 5 }));
+                anyhow::bail!("stage {i} failed")
+            },
+        )
         .unwrap_err();
         assert_eq!(err.to_string(), "stage 0 failed");
         assert!(!ran.lock().unwrap().contains(&2));

@@ -42,6 +42,13 @@ pub(super) fn unpack(env: &BuildEnv<'_>, layers: &[LayerRef]) -> Result<Rootfs> 
         .tempdir_in(env.scratch)?
         .keep();
     let mut fs = Rootfs::new(&dir)?;
+    if !layers.is_empty() {
+        // A build whose steps all hit the cache never gets here.
+        env.progress.info(&format!(
+            "unpacking {} layer(s) for a step that runs",
+            layers.len()
+        ));
+    }
     for layer in layers {
         let blob = env.store.open_blob(&layer.digest)?;
         fs.apply_layer(
@@ -104,7 +111,12 @@ impl<'a> StageExec<'a> {
         let filter = &self.env.opts.no_cache_filter;
         let index_name = self.index.to_string();
         if filter.iter().any(|f| {
-            stage.from.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(f)) || *f == index_name
+            stage
+                .from
+                .name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(f))
+                || *f == index_name
         }) {
             self.no_cache = true;
         }
@@ -434,6 +446,7 @@ impl<'a> StageExec<'a> {
             if let Some(record) = cache.lookup(&key, self.env.store) {
                 self.reuse(record)?;
                 self.cached_steps += 1;
+                self.progress.info("CACHED");
                 return Ok(());
             }
         }
@@ -637,14 +650,37 @@ pub(super) fn source_identity(
     match stage.resolve_source(from) {
         Source::Stage(i) => {
             let r = earlier[i].get().context("stage was not built")?;
-            Ok(layers_identity("stage", &r.layers))
+            if sources.is_empty() {
+                return Ok(layers_identity("stage", &r.layers));
+            }
+            // By content, not by layers: a stage that re-ran and made the
+            // same files lets this step hit (early cutoff across stages).
+            // The digest is remembered per layer chain, so a stage that
+            // hit the cache is not unpacked to compute it again.
+            let diff_ids: Vec<String> = r.layers.iter().map(|l| l.diff_id.to_string()).collect();
+            let mut memo = super::step_key::StepKey::new(
+                "stage files",
+                &diff_ids,
+                &stage.platform.to_string(),
+                sde,
+            );
+            memo.list("sources", sources)
+                .str("parents", if parents { "1" } else { "0" });
+            let memo = memo.finish();
+            if let Some(known) = env.steps.recall_digest(&memo) {
+                return Ok(format!("files {known}"));
+            }
+            let tree = r.tree(env)?;
+            let roots = super::copy::matched_sources(tree, sources, parents)?;
+            let digest = super::step_key::tree_digest(tree, &roots, sde)?;
+            let _ = env.steps.remember_digest(&memo, &digest);
+            Ok(format!("files {digest}"))
         }
         Source::Scratch => bail!("--from=scratch: scratch has no files"),
         Source::External(name) => match env.external.directory(&name) {
             Some(dir) => {
-                let ctx = crate::context::Context::open(dir, None).with_context(|| {
-                    format!("opening build context {name}={}", dir.display())
-                })?;
+                let ctx = crate::context::Context::open(dir, None)
+                    .with_context(|| format!("opening build context {name}={}", dir.display()))?;
                 tree_identity(&ctx)
             }
             None => {

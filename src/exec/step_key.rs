@@ -126,13 +126,7 @@ impl TreeHash<'_> {
         };
         self.field(path.as_str().as_bytes());
         let m = entry.meta;
-        let meta = format!(
-            "{:o} {} {} {}",
-            m.mode,
-            m.uid,
-            m.gid,
-            m.mtime.min(self.sde)
-        );
+        let meta = format!("{:o} {} {} {}", m.mode, m.uid, m.gid, m.mtime.min(self.sde));
         self.field(meta.as_bytes());
         match &entry.kind {
             EntryKind::Dir => {

@@ -8,8 +8,8 @@
 //! - In a stage, ENV wins over ARG of the same name when words are expanded.
 
 use crate::dockerfile::expand::VarLookup;
-use std::sync::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 /// The `--build-arg` values, remembering which ones some ARG consumed so
 /// that unused ones can be reported like buildx does.

@@ -7,6 +7,9 @@
 //! killed. A record only names blobs; a record whose blob has gone (pruned)
 //! is a miss. A hit touches the file: its mtime is when the record was last
 //! used, which `kiln cache prune --keep-duration` goes by.
+//!
+//! Beside the records, `<hex>.digest` files remember the content digest of
+//! files taken from a stage (see `exec::stage::source_identity`).
 
 use super::BlobStore;
 use crate::digest::Digest;
@@ -97,14 +100,35 @@ impl StepCache {
         Some(record)
     }
 
+    /// A remembered content digest (see [`StepCache::remember_digest`]).
+    pub fn recall_digest(&self, key: &Digest) -> Option<Digest> {
+        let text = std::fs::read_to_string(self.digest_path(key)).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Remembers `value` under `key`: the content digest of files in a
+    /// stage with known layers, so a stage that hit the cache need not be
+    /// unpacked to key a COPY --from it.
+    pub fn remember_digest(&self, key: &Digest, value: &Digest) -> io::Result<()> {
+        self.write_atomically(&self.digest_path(key), value.to_string().as_bytes())
+    }
+
+    fn digest_path(&self, key: &Digest) -> PathBuf {
+        self.dir.join(format!("{}.digest", key.hex()))
+    }
+
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
     /// Stores `record` under `key`, replacing any older one atomically.
     pub fn record(&self, key: &Digest, record: &StepRecord) -> io::Result<()> {
         let bytes = serde_json::to_vec(record).map_err(io::Error::other)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp)?;
-        tmp.write_all(&bytes)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(self.path(key)).map_err(|e| e.error)?;
-        Ok(())
+        self.write_atomically(&self.path(key), &bytes)
     }
 }
 
@@ -163,7 +187,9 @@ mod tests {
         let store = BlobStore::open(dir.path()).unwrap();
         let cache = StepCache::open(&store).unwrap();
         let key = Digest::of(b"k");
-        cache.record(&key, &StepRecord::new("x".into(), None)).unwrap();
+        cache
+            .record(&key, &StepRecord::new("x".into(), None))
+            .unwrap();
         let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000);
         std::fs::File::options()
             .write(true)
@@ -172,7 +198,10 @@ mod tests {
             .set_modified(old)
             .unwrap();
         cache.lookup(&key, &store).unwrap();
-        let used = std::fs::metadata(cache.path(&key)).unwrap().modified().unwrap();
+        let used = std::fs::metadata(cache.path(&key))
+            .unwrap()
+            .modified()
+            .unwrap();
         assert!(used > old);
     }
 }

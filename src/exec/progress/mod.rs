@@ -238,7 +238,7 @@ impl Progress {
         match &inner.view {
             View::Quiet(out) | View::Plain(out) => write_out(out, &plain::warn_line(msg)),
             View::Json(out) => write_out(out, &rawjson::note_line("warning", msg, inner.time())),
-            View::Tty(tty) => tty.println(&plain::warn_line(msg).trim_end()),
+            View::Tty(tty) => tty.println(plain::warn_line(msg).trim_end()),
         }
     }
 

@@ -117,7 +117,7 @@ mod tests {
     fn tail_keeps_the_last_ten_lines_and_joins_partial_writes() {
         let mut log = RunLog::discard();
         for i in 0..12 {
-            write!(log, "line {i}\n").unwrap();
+            writeln!(log, "line {i}").unwrap();
         }
         log.write_all(b"par").unwrap();
         log.clone().write_all(b"tial\r\nno newline").unwrap();

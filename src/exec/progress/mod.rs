@@ -671,6 +671,15 @@ mod tests {
     }
 
     #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Progress>();
+        send::<StepHandle>();
+        send::<RunLog>();
+    }
+
+    #[test]
     fn writers_are_never_terminals() {
         for mode in [Mode::Auto, Mode::Tty, Mode::Plain] {
             assert_eq!(captured(mode).0.mode(), Mode::Plain);

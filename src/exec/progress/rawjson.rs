@@ -14,13 +14,13 @@ pub(super) fn step_line(step: &StepState, event: &Event<'_>, time: f64, now: Ins
         Event::Log(text) => {
             obj.insert("type".into(), "log".into());
             obj.insert("id".into(), step.id.into());
-            obj.insert("time".into(), time.into());
+            obj.insert("time".into(), micros(time).into());
             obj.insert("data".into(), (*text).into());
         }
         Event::Message(text) => {
             obj.insert("type".into(), "message".into());
             obj.insert("id".into(), step.id.into());
-            obj.insert("time".into(), time.into());
+            obj.insert("time".into(), micros(time).into());
             obj.insert("message".into(), (*text).into());
         }
         Event::Start | Event::End(_) => {
@@ -44,9 +44,9 @@ pub(super) fn step_line(step: &StepState, event: &Event<'_>, time: f64, now: Ins
                 _ => "started",
             };
             obj.insert("status".into(), status.into());
-            obj.insert("time".into(), time.into());
+            obj.insert("time".into(), micros(time).into());
             if let Event::End(outcome) = event {
-                obj.insert("duration".into(), duration.into());
+                obj.insert("duration".into(), micros(duration).into());
                 if let Outcome::Failed(message) = outcome {
                     obj.insert("error".into(), message.as_str().into());
                 }
@@ -60,7 +60,7 @@ pub(super) fn step_line(step: &StepState, event: &Event<'_>, time: f64, now: Ins
 pub(super) fn note_line(kind: &str, msg: &str, time: f64) -> String {
     let mut obj = Map::new();
     obj.insert("type".into(), kind.into());
-    obj.insert("time".into(), time.into());
+    obj.insert("time".into(), micros(time).into());
     obj.insert("message".into(), msg.into());
     line(obj)
 }
@@ -70,7 +70,7 @@ pub(super) fn loose_line(text: &str, time: f64) -> String {
     let mut obj = Map::new();
     obj.insert("type".into(), "log".into());
     obj.insert("id".into(), Value::Null);
-    obj.insert("time".into(), time.into());
+    obj.insert("time".into(), micros(time).into());
     obj.insert("data".into(), text.into());
     line(obj)
 }
@@ -78,11 +78,16 @@ pub(super) fn loose_line(text: &str, time: f64) -> String {
 pub(super) fn summary_line(summary: &Summary) -> String {
     let mut obj = Map::new();
     obj.insert("type".into(), "summary".into());
-    obj.insert("time".into(), summary.seconds.into());
+    obj.insert("time".into(), micros(summary.seconds).into());
     obj.insert("steps".into(), summary.steps.into());
     obj.insert("cached".into(), summary.cached.into());
     obj.insert("failed".into(), summary.failed.into());
     line(obj)
+}
+
+/// Seconds rounded to microseconds: finer digits are noise.
+fn micros(seconds: f64) -> f64 {
+    (seconds * 1e6).round() / 1e6
 }
 
 fn line(obj: Map<String, Value>) -> String {

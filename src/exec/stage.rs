@@ -126,7 +126,13 @@ impl<'a> StageExec<'a> {
             .lexer
             .process_word(&stage.from.image, &self.globals.from_scope())
             .map_err(|e| at(stage.start_line, e.into()))?;
-        self.progress.step(self.index, &stage.original);
+        let stage_name = stage
+            .from
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{}", self.index));
+        let steps = stage.commands.len() + 1;
+        let from_step = self.progress.step(&stage_name, (1, steps), &stage.original);
         if let Some(p) = &stage.from.platform {
             let p = self
                 .env
@@ -153,10 +159,16 @@ impl<'a> StageExec<'a> {
                 )
             })?;
         }
-        for ins in &stage.commands {
-            self.progress.step(self.index, &ins.original);
-            self.execute(ins, earlier)
-                .map_err(|e| at(ins.start_line, e))?;
+        from_step.done();
+        for (i, ins) in stage.commands.iter().enumerate() {
+            let step = self
+                .progress
+                .step(&stage_name, (i + 2, steps), &ins.original);
+            if let Err(e) = self.execute(ins, earlier) {
+                step.failed(&format!("{e:#}"));
+                return Err(at(ins.start_line, e));
+            }
+            step.done();
         }
         let tree = OnceLock::new();
         if let Some(fs) = self.rootfs.take() {

@@ -14,7 +14,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build(args) => {
             let opts = build_options(*args, cache_dir)?;
             let result = crate::exec::build(&opts)?;
-            if opts.progress != crate::exec::options::Progress::Quiet {
+            use crate::exec::options::Progress;
+            if !matches!(opts.progress, Progress::Quiet | Progress::Rawjson) {
                 eprintln!("manifest {}", result.manifest_digest);
             }
             println!("{}", result.manifest_digest);

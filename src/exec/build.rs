@@ -237,7 +237,9 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     let final_stage = results[target]
         .take()
         .context("target stage was not built")?;
-    let result = outputs::finish(&env, final_stage, &progress)?;
+    let result = outputs::finish(&env, final_stage, &progress);
+    progress.finish();
+    let result = result?;
     drop(results);
     scratch
         .close()

@@ -28,7 +28,7 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
         .collect::<Result<_>>()?;
 
     for output in &opts.outputs {
-        progress.info(&format!("exporting {}", describe(output)));
+        let _task = progress.task(&format!("exporting {}", describe(output)));
         match output {
             OutputSpec::Oci { dest, tar, name } | OutputSpec::Docker { dest, tar, name } => {
                 let kind = match output {

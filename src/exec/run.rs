@@ -133,7 +133,7 @@ pub(super) fn execute(
         mount_specs,
     } = run;
     let (uid, gid) = stage.user_ids()?;
-    let sandbox = stage.env().sandbox.get()?;
+    let sandbox = stage.env().sandbox.get(stage.env().progress)?;
     let seed = step_seed(stage, &argv, &env, &workdir, &mount_specs);
     let opts = stage.env().opts;
     let sde = opts.source_date_epoch;
@@ -186,7 +186,7 @@ pub(super) fn execute(
             user: (uid, gid),
         },
     );
-    let log = stage.progress().run_output();
+    let log = stage.step_log();
     let out = Output::from_writer(log.clone());
     let status = step.run_argv(&argv, &env, &workdir.to_absolute(), out.clone(), out);
     log.flush_partial();

@@ -28,9 +28,12 @@ impl SandboxCell {
         }
     }
 
-    pub fn get(&self) -> Result<&Sandbox> {
+    /// The sandbox; the first call loads the toolbox (compiling it when
+    /// this machine has no compiled copy yet: seconds, so it shows).
+    pub fn get(&self, progress: &super::progress::Progress) -> Result<&Sandbox> {
         self.cell
             .get_or_init(|| {
+                let _task = progress.task("loading the toolbox (compiled once per machine)");
                 let runtime = Runtime::new(RuntimeConfig {
                     cache_dir: Some(self.modules_dir.clone()),
                 })

@@ -79,6 +79,8 @@ pub struct StageExec<'a> {
     no_cache: bool,
     /// Steps answered from the step cache so far.
     cached_steps: usize,
+    /// The progress entry of the instruction running now.
+    step: Option<super::progress::StepHandle>,
 }
 
 impl<'a> StageExec<'a> {
@@ -103,6 +105,7 @@ impl<'a> StageExec<'a> {
             platform: env.opts.platform.clone(),
             no_cache: env.opts.no_cache,
             cached_steps: 0,
+            step: None,
         }
     }
 
@@ -161,14 +164,21 @@ impl<'a> StageExec<'a> {
         }
         from_step.done();
         for (i, ins) in stage.commands.iter().enumerate() {
-            let step = self
-                .progress
-                .step(&stage_name, (i + 2, steps), &ins.original);
-            if let Err(e) = self.execute(ins, earlier) {
-                step.failed(&format!("{e:#}"));
-                return Err(at(ins.start_line, e));
+            self.step = Some(
+                self.progress
+                    .step(&stage_name, (i + 2, steps), &ins.original),
+            );
+            let hits = self.cached_steps;
+            let result = self.execute(ins, earlier);
+            let step = self.step.take().expect("set above");
+            match result {
+                Err(e) => {
+                    step.failed(&format!("{e:#}"));
+                    return Err(at(ins.start_line, e));
+                }
+                Ok(()) if self.cached_steps > hits => step.cached(),
+                Ok(()) => step.done(),
             }
-            step.done();
         }
         let tree = OnceLock::new();
         if let Some(fs) = self.rootfs.take() {
@@ -458,7 +468,6 @@ impl<'a> StageExec<'a> {
             if let Some(record) = cache.lookup(&key, self.env.store) {
                 self.reuse(record)?;
                 self.cached_steps += 1;
-                self.progress.info("CACHED");
                 return Ok(());
             }
         }
@@ -545,8 +554,12 @@ impl<'a> StageExec<'a> {
         Ok(())
     }
 
-    pub(super) fn progress(&self) -> &'a Progress {
-        self.progress
+    /// Where the running instruction's output goes.
+    pub(super) fn step_log(&self) -> super::progress::RunLog {
+        match &self.step {
+            Some(step) => step.log(),
+            None => self.progress.run_output(),
+        }
     }
 
     /// USER as written (not resolved: its meaning is in the layers).

@@ -2,8 +2,9 @@
 //! store's tags (`kiln build -t`).
 //!
 //! Kept in one JSON file (`ROOT/images.json`) rewritten atomically (a temp
-//! file renamed over it), so readers never see half a file. Two processes tagging at the
-//! same instant may lose one update (last rename wins); no lock is taken.
+//! file renamed over it), so readers never see half a file. Writers take an
+//! exclusive lock on `images.json.lock` around read-modify-write, so two
+//! processes tagging at the same instant both keep their update.
 
 use crate::digest::Digest;
 use std::collections::BTreeMap;
@@ -113,9 +114,31 @@ impl ImageNames {
     /// Points `name` at `digest`, replacing any previous target.
     pub fn set(&self, name: &str, digest: &Digest) -> Result<(), NameError> {
         let name = normalize(name)?;
+        let _lock = self.lock()?;
         let mut all = self.list()?;
         all.insert(name, digest.clone());
         self.save(&all)
+    }
+
+    /// Held while the file is read and rewritten; released on drop (and by
+    /// the OS if the process dies).
+    fn lock(&self) -> Result<fs::File, NameError> {
+        let path = self.file.with_extension("json.lock");
+        let io_err = |source| NameError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let file = fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err)?;
+        file.lock().map_err(io_err)?;
+        Ok(file)
     }
 
     fn save(&self, all: &BTreeMap<String, Digest>) -> Result<(), NameError> {
@@ -140,6 +163,23 @@ impl ImageNames {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_tagging_loses_no_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let root = dir.path();
+                s.spawn(move || {
+                    let names = ImageNames::open(root);
+                    for i in 0..10 {
+                        names.set(&format!("img{t}-{i}"), &Digest::of(b"x")).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(ImageNames::open(dir.path()).list().unwrap().len(), 40);
+    }
 
     #[test]
     fn names_are_normalised_with_latest() {

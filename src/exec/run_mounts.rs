@@ -15,7 +15,7 @@ use super::secrets::SecretSource;
 use super::stage::{StageExec, StageResult};
 use crate::snapshot::{EntryKind, ImagePath, SourceTree};
 use anyhow::{anyhow, bail, Context as _, Result};
-use sha2::{Digest as _, Sha256};
+use crate::store::run_cache::RunCacheLock;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -31,8 +31,9 @@ struct Mounted {
     aside: Option<PathBuf>,
     /// Directories made to hold the target, outermost first.
     made_parents: Vec<(ImagePath, PathBuf)>,
-    /// For cache mounts: where the directory lives between builds.
-    cache_home: Option<PathBuf>,
+    /// For cache mounts: the held cache id, which knows where the
+    /// directory lives between builds.
+    cache: Option<RunCacheLock>,
 }
 
 /// The mounts of one RUN step.
@@ -114,21 +115,42 @@ impl MountSet {
                 fs::create_dir(&host).with_context(|| format!("creating tmpfs mount {target}"))?;
                 Ok(())
             }
+            // Every sharing mode behaves like BuildKit's `sharing=locked`:
+            // the directory is moved in, so one step at a time holds it and
+            // another build's step using the same id waits. A marker names
+            // where it went, so a build killed meanwhile loses nothing.
             Mount::Cache {
                 target, id, from, ..
             } => {
                 if from.is_some() {
                     bail!("--mount=type=cache,from=...: seeding a cache from another stage is not supported; drop from=");
                 }
-                let home = cache_home(stage, if id.is_empty() { target } else { id });
+                let id = if id.is_empty() { target } else { id };
+                let key = crate::store::run_cache::key(id);
+                if self
+                    .mounted
+                    .iter()
+                    .any(|m| m.cache.as_ref().is_some_and(|c| c.key() == key))
+                {
+                    bail!("cache id {id:?} is mounted twice in one step");
+                }
+                let cache_dir = &stage.env().opts.cache_dir;
+                let (lock, warning) = RunCacheLock::acquire(cache_dir, id, || {
+                    eprintln!("waiting for cache mount {id:?}, in use by another build")
+                })
+                .with_context(|| format!("locking cache mount {id:?}"))?;
+                if let Some(w) = warning {
+                    stage.progress().warn(&w);
+                }
+                let home = lock.home();
                 fs::create_dir_all(&home).with_context(|| {
                     format!("creating cache mount directory {}", home.display())
                 })?;
-                let host = self.place(
-                    stage,
-                    &ImagePath::resolve(workdir, target),
-                    Some(home.clone()),
-                )?;
+                let host = self.place(stage, &ImagePath::resolve(workdir, target), Some(lock))?;
+                if let Some(lock) = self.mounted.last().and_then(|m| m.cache.as_ref()) {
+                    lock.mark_mounted(&host)
+                        .with_context(|| format!("marking cache mount {id:?} in use"))?;
+                }
                 fs::rename(&home, &host).with_context(|| {
                     format!("moving cache {} into the step at {target}", home.display())
                 })?;
@@ -181,7 +203,7 @@ impl MountSet {
         &mut self,
         stage: &mut StageExec<'_>,
         target: &ImagePath,
-        cache_home: Option<PathBuf>,
+        cache: Option<RunCacheLock>,
     ) -> Result<PathBuf> {
         if target.is_root() {
             bail!("cannot mount over /");
@@ -226,7 +248,7 @@ impl MountSet {
             host: host.clone(),
             aside,
             made_parents,
-            cache_home,
+            cache,
         });
         Ok(host)
     }
@@ -293,9 +315,19 @@ impl Drop for MountSet {
 }
 
 fn undo(m: &Mounted) -> Result<()> {
-    match &m.cache_home {
-        Some(home) => fs::rename(&m.host, home)
-            .with_context(|| format!("moving cache mount {} back", m.target))?,
+    match &m.cache {
+        Some(cache) => {
+            let home = cache.home();
+            // Not moved in yet (setup failed half-way): nothing to move back.
+            if fs::symlink_metadata(&m.host).is_ok() || fs::symlink_metadata(&home).is_err() {
+                fs::rename(&m.host, &home)
+                    .with_context(|| format!("moving cache mount {} back", m.target))?;
+            }
+            // Only once it is home; otherwise the next holder recovers it.
+            cache
+                .clear_mark()
+                .with_context(|| format!("unmarking cache mount {}", m.target))?;
+        }
         None => remove_any(&m.host).with_context(|| format!("removing mount {}", m.target))?,
     }
     if let Some(aside) = &m.aside {
@@ -311,12 +343,6 @@ fn remove_any(host: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// The directory a cache id lives in between builds.
-fn cache_home(stage: &StageExec<'_>, id: &str) -> PathBuf {
-    let key = hex::encode(Sha256::digest(id.as_bytes()));
-    stage.env().opts.cache_dir.join("run-cache").join(key)
 }
 
 /// The bytes of `--secret id=ID`, or `None` if the build was given none.

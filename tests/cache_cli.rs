@@ -1,0 +1,123 @@
+//! End-to-end: `kiln cache du` and `kiln cache prune` on a cache dir made
+//! by real builds (FROM scratch + COPY: no WebAssembly needed).
+
+mod common;
+
+use common::*;
+use kiln::digest::Digest;
+use kiln::oci::export::{export, OutputKind, OutputSpec};
+use kiln::oci::image::ImageRecord;
+use kiln::store::BlobStore;
+use std::path::Path;
+
+/// Builds `FROM scratch; COPY FILE /` with `file` holding `body`; returns
+/// the manifest digest.
+fn build(cache: &Path, ctx: &Path, file: &str, body: &str, tag: Option<&str>) -> Digest {
+    write_tree(
+        ctx,
+        &[(file, body), ("Dockerfile", &format!("FROM scratch\nCOPY {file} /\n"))],
+    );
+    let mut args = vec!["build", "--progress=quiet"];
+    if let Some(t) = tag {
+        args.extend(["-t", t]);
+    }
+    args.push(ctx.to_str().unwrap());
+    kiln_ok(cache, &args).trim().parse().expect("a manifest digest")
+}
+
+/// Manifest, config and layer digests of an image, via `kiln inspect`.
+fn image_blobs(cache: &Path, name: &str) -> Vec<Digest> {
+    let v: serde_json::Value = serde_json::from_str(&kiln_ok(cache, &["inspect", name])).unwrap();
+    let mut out = vec![v["digest"].as_str().unwrap().parse().unwrap()];
+    out.push(v["manifest"]["config"]["digest"].as_str().unwrap().parse().unwrap());
+    for l in v["manifest"]["layers"].as_array().unwrap() {
+        out.push(l["digest"].as_str().unwrap().parse().unwrap());
+    }
+    out
+}
+
+fn blob_file(cache: &Path, d: &Digest) -> std::path::PathBuf {
+    cache.join("blobs/sha256").join(d.hex())
+}
+
+#[test]
+fn du_and_prune_all_keep_named_images_and_collect_unnamed_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    // Left by a build killed with kill -9 (no lock file): the next build sweeps it.
+    let dead = cache.join("tmp/build-killed");
+    std::fs::create_dir_all(dead.join("rootfs")).unwrap();
+
+    let named = build(&cache, &tmp.path().join("a"), "a.txt", "named\n", Some("app:v1"));
+    assert!(!dead.exists(), "the build swept the killed build's scratch dir");
+    let unnamed = build(&cache, &tmp.path().join("b"), "b.txt", "unnamed!\n", None);
+    let named_blobs = image_blobs(&cache, "app:v1");
+    let unnamed_blobs = image_blobs(&cache, &unnamed.to_string());
+    assert_eq!(named_blobs[0], named);
+    assert!(unnamed_blobs.iter().all(|d| blob_file(&cache, d).is_file()));
+
+    let table = kiln_ok(&cache, &["cache", "du"]);
+    assert!(table.contains("blobs of named images") && table.contains("total"), "{table}");
+    let du: serde_json::Value =
+        serde_json::from_str(&kiln_ok(&cache, &["cache", "du", "--json"])).unwrap();
+    let cat = |name: &str| {
+        du["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no category {name} in {du}"))
+            .clone()
+    };
+    assert_eq!(cat("images")["count"], named_blobs.len() as u64);
+    let on_disk: u64 = named_blobs
+        .iter()
+        .map(|d| std::fs::metadata(blob_file(&cache, d)).unwrap().len())
+        .sum();
+    assert_eq!(cat("images")["bytes"], on_disk);
+    assert_eq!(cat("temporary")["count"], 0, "builds leave no scratch: {du}");
+
+    let err = kiln_err(&cache, &["cache", "prune", "--all", "--keep-duration", "1h"]);
+    assert!(err.contains("cannot be used with"), "{err}");
+    let err = kiln_err(&cache, &["cache", "prune", "--keep-duration", "3 weeks"]);
+    assert!(err.contains("invalid --keep-duration"), "{err}");
+    let err = kiln_err(&cache, &["cache", "prune", "--keep", "nosuch"]);
+    assert!(err.contains("no image has that name"), "{err}");
+
+    let report = kiln_ok(&cache, &["cache", "prune", "--all"]);
+    assert!(report.contains("total freed"), "{report}");
+    for d in &unnamed_blobs {
+        assert!(!blob_file(&cache, d).exists(), "blob {d} of the unnamed build is gone");
+    }
+    for d in &named_blobs {
+        assert!(blob_file(&cache, d).is_file(), "blob {d} of app:v1 kept");
+    }
+    let du: serde_json::Value =
+        serde_json::from_str(&kiln_ok(&cache, &["cache", "du", "--json"])).unwrap();
+    let unreferenced = du["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "unreferenced_blobs")
+        .unwrap()
+        .clone();
+    assert_eq!(unreferenced["count"], 0, "{du}");
+
+    // The named image still inspects and exports whole.
+    kiln_ok(&cache, &["inspect", "app:v1"]);
+    let store = BlobStore::open(&cache).unwrap();
+    let record = ImageRecord {
+        manifest_size: store.size(&named).unwrap(),
+        manifest_digest: named,
+        config_digest: named_blobs[1].clone(),
+    };
+    let out = tmp.path().join("layout");
+    let spec = OutputSpec {
+        kind: OutputKind::Oci,
+        dest: out.clone(),
+        tar: false,
+    };
+    export(&store, &record, Some("app:v1"), &spec, 0).unwrap();
+    let image = image::Image::open(&out);
+    assert_eq!(image.file("a.txt").text(), "named\n");
+}

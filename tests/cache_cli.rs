@@ -15,21 +15,33 @@ use std::path::Path;
 fn build(cache: &Path, ctx: &Path, file: &str, body: &str, tag: Option<&str>) -> Digest {
     write_tree(
         ctx,
-        &[(file, body), ("Dockerfile", &format!("FROM scratch\nCOPY {file} /\n"))],
+        &[
+            (file, body),
+            ("Dockerfile", &format!("FROM scratch\nCOPY {file} /\n")),
+        ],
     );
     let mut args = vec!["build", "--progress=quiet"];
     if let Some(t) = tag {
         args.extend(["-t", t]);
     }
     args.push(ctx.to_str().unwrap());
-    kiln_ok(cache, &args).trim().parse().expect("a manifest digest")
+    kiln_ok(cache, &args)
+        .trim()
+        .parse()
+        .expect("a manifest digest")
 }
 
 /// Manifest, config and layer digests of an image, via `kiln inspect`.
 fn image_blobs(cache: &Path, name: &str) -> Vec<Digest> {
     let v: serde_json::Value = serde_json::from_str(&kiln_ok(cache, &["inspect", name])).unwrap();
     let mut out = vec![v["digest"].as_str().unwrap().parse().unwrap()];
-    out.push(v["manifest"]["config"]["digest"].as_str().unwrap().parse().unwrap());
+    out.push(
+        v["manifest"]["config"]["digest"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
     for l in v["manifest"]["layers"].as_array().unwrap() {
         out.push(l["digest"].as_str().unwrap().parse().unwrap());
     }
@@ -48,8 +60,17 @@ fn du_and_prune_all_keep_named_images_and_collect_unnamed_builds() {
     let dead = cache.join("tmp/build-killed");
     std::fs::create_dir_all(dead.join("rootfs")).unwrap();
 
-    let named = build(&cache, &tmp.path().join("a"), "a.txt", "named\n", Some("app:v1"));
-    assert!(!dead.exists(), "the build swept the killed build's scratch dir");
+    let named = build(
+        &cache,
+        &tmp.path().join("a"),
+        "a.txt",
+        "named\n",
+        Some("app:v1"),
+    );
+    assert!(
+        !dead.exists(),
+        "the build swept the killed build's scratch dir"
+    );
     let unnamed = build(&cache, &tmp.path().join("b"), "b.txt", "unnamed!\n", None);
     let named_blobs = image_blobs(&cache, "app:v1");
     let unnamed_blobs = image_blobs(&cache, &unnamed.to_string());
@@ -57,7 +78,10 @@ fn du_and_prune_all_keep_named_images_and_collect_unnamed_builds() {
     assert!(unnamed_blobs.iter().all(|d| blob_file(&cache, d).is_file()));
 
     let table = kiln_ok(&cache, &["cache", "du"]);
-    assert!(table.contains("blobs of named images") && table.contains("total"), "{table}");
+    assert!(
+        table.contains("blobs of named images") && table.contains("total"),
+        "{table}"
+    );
     let du: serde_json::Value =
         serde_json::from_str(&kiln_ok(&cache, &["cache", "du", "--json"])).unwrap();
     let cat = |name: &str| {
@@ -75,9 +99,16 @@ fn du_and_prune_all_keep_named_images_and_collect_unnamed_builds() {
         .map(|d| std::fs::metadata(blob_file(&cache, d)).unwrap().len())
         .sum();
     assert_eq!(cat("images")["bytes"], on_disk);
-    assert_eq!(cat("temporary")["count"], 0, "builds leave no scratch: {du}");
+    assert_eq!(
+        cat("temporary")["count"],
+        0,
+        "builds leave no scratch: {du}"
+    );
 
-    let err = kiln_err(&cache, &["cache", "prune", "--all", "--keep-duration", "1h"]);
+    let err = kiln_err(
+        &cache,
+        &["cache", "prune", "--all", "--keep-duration", "1h"],
+    );
     assert!(err.contains("cannot be used with"), "{err}");
     let err = kiln_err(&cache, &["cache", "prune", "--keep-duration", "3 weeks"]);
     assert!(err.contains("invalid --keep-duration"), "{err}");
@@ -87,7 +118,10 @@ fn du_and_prune_all_keep_named_images_and_collect_unnamed_builds() {
     let report = kiln_ok(&cache, &["cache", "prune", "--all"]);
     assert!(report.contains("total freed"), "{report}");
     for d in &unnamed_blobs {
-        assert!(!blob_file(&cache, d).exists(), "blob {d} of the unnamed build is gone");
+        assert!(
+            !blob_file(&cache, d).exists(),
+            "blob {d} of the unnamed build is gone"
+        );
     }
     for d in &named_blobs {
         assert!(blob_file(&cache, d).is_file(), "blob {d} of app:v1 kept");

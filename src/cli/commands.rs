@@ -92,7 +92,11 @@ fn prune_summary(r: &crate::store::prune::PruneReport, all: bool) -> String {
     use crate::store::usage::human_size;
     let mut out = String::new();
     let mut line = |what: &str, f: &crate::store::prune::Freed| {
-        out += &format!("removed {:>6} {what:<36} {:>12}\n", f.count, human_size(f.bytes));
+        out += &format!(
+            "removed {:>6} {what:<36} {:>12}\n",
+            f.count,
+            human_size(f.bytes)
+        );
     };
     line("step-cache records", &r.step_records);
     line("blobs", &r.blobs);
@@ -235,9 +239,9 @@ fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| "expected a whole number with an optional unit (ms, s, m, h, d)".to_string())?;
+    let n: u64 = num.parse().map_err(|_| {
+        "expected a whole number with an optional unit (ms, s, m, h, d)".to_string()
+    })?;
     let d = match unit {
         "" | "s" => std::time::Duration::from_secs(n),
         "ms" => std::time::Duration::from_millis(n),

@@ -379,7 +379,10 @@ mod tests {
         assert!(!dead_dir.exists() && !dead_lock.exists() && !legacy.exists());
         assert!(live.path().join("file").is_file(), "live scratch kept");
         assert!(live.lock_path().is_file());
-        assert!(held_dir.is_dir() && held_lock_path.is_file(), "held lock kept");
+        assert!(
+            held_dir.is_dir() && held_lock_path.is_file(),
+            "held lock kept"
+        );
         drop(held_lock);
         assert_eq!(sweep_stale_scratch(cache.path()).unwrap().scratch_dirs, 1);
         assert!(!held_dir.exists() && !held_lock_path.exists());

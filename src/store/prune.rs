@@ -105,11 +105,9 @@ pub fn prune_locked(
     now: SystemTime,
     _lock: &CacheLock,
 ) -> Result<PruneReport, PruneError> {
-    let store = BlobStore::open(cache_dir).map_err(|e| {
-        UsageError::Io {
-            path: cache_dir.to_path_buf(),
-            source: io::Error::other(e.to_string()),
-        }
+    let store = BlobStore::open(cache_dir).map_err(|e| UsageError::Io {
+        path: cache_dir.to_path_buf(),
+        source: io::Error::other(e.to_string()),
     })?;
     let mut report = PruneReport::default();
     let sweep = sweep_stale_scratch(cache_dir)?;
@@ -205,10 +203,10 @@ pub fn prune_locked(
 /// `--keep VALUE`: a manifest digest in the store, or an image name.
 fn resolve_keep(cache_dir: &Path, store: &BlobStore, keep: &str) -> Result<Digest, PruneError> {
     if let Ok(d) = keep.parse::<Digest>() {
-        return match store.contains(&d) {
-            true => Ok(d),
-            false => Err(PruneError::MissingManifest(keep.to_string(), d)),
-        };
+        if !store.contains(&d) {
+            return Err(PruneError::MissingManifest(keep.to_string(), d));
+        }
+        return Ok(d);
     }
     let name = normalize(keep).map_err(|e| PruneError::BadKeep(keep.to_string(), e))?;
     ImageNames::open(cache_dir)
@@ -244,7 +242,13 @@ mod tests {
         let new = fake_record(c, "RUN new", Some((&new_layer, 14)), HOUR);
 
         let blob_sizes = all_blobs(&store).unwrap();
-        let report = run(c, PruneOptions { keep_duration: Some(24 * HOUR), ..Default::default() });
+        let report = run(
+            c,
+            PruneOptions {
+                keep_duration: Some(24 * HOUR),
+                ..Default::default()
+            },
+        );
         assert_eq!(report.step_records.count, 2);
         assert!(!old.exists() && !old_shared.exists() && new.exists());
         assert!(!store.contains(&old_layer));
@@ -280,16 +284,35 @@ mod tests {
         let rec = fs::metadata(&r1).unwrap().len();
         // Room for two layers and their records, not three.
         let limit = 2 * 1000 + 3 * rec;
-        let report = run(c, PruneOptions { max_used_space: Some(limit), ..Default::default() });
+        let report = run(
+            c,
+            PruneOptions {
+                max_used_space: Some(limit),
+                ..Default::default()
+            },
+        );
         assert_eq!(report.step_records.count, 1);
         assert!(!r1.exists() && r2.exists() && r3.exists());
         assert!(!store.contains(&l1) && store.contains(&l2) && store.contains(&l3));
 
         // A tiny limit drops everything, oldest first, and no more than that.
-        let report = run(c, PruneOptions { max_used_space: Some(0), ..Default::default() });
+        let report = run(
+            c,
+            PruneOptions {
+                max_used_space: Some(0),
+                ..Default::default()
+            },
+        );
         assert_eq!(report.step_records.count, 2);
         assert!(!r2.exists() && !r3.exists());
-        assert_eq!(crate::store::usage::disk_usage(c).unwrap().get("step_blobs").unwrap().count, 0);
+        assert_eq!(
+            crate::store::usage::disk_usage(c)
+                .unwrap()
+                .get("step_blobs")
+                .unwrap()
+                .count,
+            0
+        );
     }
 
     #[test]
@@ -306,7 +329,11 @@ mod tests {
         fs::write(c.join("wasm-modules/m"), b"module").unwrap();
         let report = run(
             c,
-            PruneOptions { all: true, keep: vec![kept_manifest.to_string()], ..Default::default() },
+            PruneOptions {
+                all: true,
+                keep: vec![kept_manifest.to_string()],
+                ..Default::default()
+            },
         );
         assert_eq!(report.step_records.count, 1);
         assert_eq!(report.run_cache.count, 1);
@@ -317,7 +344,10 @@ mod tests {
 
         let err = prune_locked(
             c,
-            &PruneOptions { keep: vec!["nosuch".into()], ..Default::default() },
+            &PruneOptions {
+                keep: vec!["nosuch".into()],
+                ..Default::default()
+            },
             SystemTime::now(),
             &CacheLock::try_exclusive(c).unwrap().unwrap(),
         )

@@ -134,7 +134,9 @@ fn recover(cache_dir: &Path, key: &str) -> Result<Option<String>> {
     };
     let home = run_cache_dir(cache_dir).join(key);
     let inside_tmp = named.components().next() == Some(Component::Normal("tmp".as_ref()))
-        && named.components().all(|c| matches!(c, Component::Normal(_)));
+        && named
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
     let left_at = cache_dir.join(&named);
     let left_is_dir = inside_tmp
         && fs::symlink_metadata(&left_at)
@@ -193,7 +195,11 @@ fn marked_keys(cache_dir: &Path) -> Result<Vec<String>> {
     let mut keys = Vec::new();
     for entry in entries {
         let entry = entry.map_err(io_err(&dir))?;
-        if let Some(key) = entry.file_name().to_str().and_then(|n| n.strip_suffix(".mounted")) {
+        if let Some(key) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_suffix(".mounted"))
+        {
             if is_key(key) {
                 keys.push(key.to_string());
             }

@@ -119,20 +119,23 @@ pub fn all_blobs(store: &BlobStore) -> Result<BTreeMap<Digest, u64>, UsageError>
 /// layers, and the manifests of indexes, recursively. Missing or
 /// unreadable blobs end that branch (the image is already broken; nothing
 /// here makes it worse).
-pub fn image_closure(store: &BlobStore, roots: impl IntoIterator<Item = Digest>) -> BTreeSet<Digest> {
+pub fn image_closure(
+    store: &BlobStore,
+    roots: impl IntoIterator<Item = Digest>,
+) -> BTreeSet<Digest> {
     let mut seen = BTreeSet::new();
     let mut todo: Vec<Digest> = roots.into_iter().collect();
     while let Some(d) = todo.pop() {
         if !seen.insert(d.clone()) {
             continue;
         }
-        if store.size(&d).map_or(true, |s| s > MAX_MANIFEST_SIZE) {
+        if !store.size(&d).is_ok_and(|s| s <= MAX_MANIFEST_SIZE) {
             continue;
         }
-        let Ok(v) = store
+        let Some(v) = store
             .read(&d)
-            .map_err(drop)
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(drop))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         else {
             continue;
         };
@@ -211,7 +214,12 @@ impl Usage {
                 human_size(c.bytes)
             );
         }
-        out += &format!("{:<44} {:>8} {:>12}\n", "total", "", human_size(self.total_bytes));
+        out += &format!(
+            "{:<44} {:>8} {:>12}\n",
+            "total",
+            "",
+            human_size(self.total_bytes)
+        );
         out
     }
 }
@@ -273,11 +281,19 @@ pub fn disk_usage(cache_dir: &Path) -> Result<Usage, UsageError> {
     let categories = vec![
         cat("images", "blobs of named images", images),
         cat("step_records", "step-cache records", record_files),
-        cat("step_blobs", "blobs only step-cache records use", steps_only),
+        cat(
+            "step_blobs",
+            "blobs only step-cache records use",
+            steps_only,
+        ),
         cat("unreferenced_blobs", "other blobs (unreferenced)", other),
         cat("run_cache", "RUN --mount=type=cache directories", run_cache),
         cat("wasm_modules", "compiled wasm modules", wasm),
-        cat("temporary", "temporary (build scratch, partial writes)", tmp),
+        cat(
+            "temporary",
+            "temporary (build scratch, partial writes)",
+            tmp,
+        ),
     ];
     Ok(Usage {
         cache_dir: cache_dir.to_path_buf(),
@@ -308,7 +324,12 @@ pub(crate) mod tests {
     use std::time::Duration;
 
     /// Writes a step record naming `layer` last used `age` ago.
-    pub(crate) fn fake_record(cache: &Path, name: &str, layer: Option<(&Digest, u64)>, age: Duration) -> PathBuf {
+    pub(crate) fn fake_record(
+        cache: &Path,
+        name: &str,
+        layer: Option<(&Digest, u64)>,
+        age: Duration,
+    ) -> PathBuf {
         let dir = cache.join("steps");
         fs::create_dir_all(&dir).unwrap();
         let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(name.as_bytes()));
@@ -328,7 +349,11 @@ pub(crate) mod tests {
     }
 
     /// Stores an image (config + `layers`) and names it `name` if given.
-    pub(crate) fn fake_image(cache: &Path, name: Option<&str>, layers: &[&[u8]]) -> (Digest, Vec<Digest>) {
+    pub(crate) fn fake_image(
+        cache: &Path,
+        name: Option<&str>,
+        layers: &[&[u8]],
+    ) -> (Digest, Vec<Digest>) {
         let store = BlobStore::open(cache).unwrap();
         let mut config = ImageConfig::default();
         let mut descs = Vec::new();
@@ -339,7 +364,9 @@ pub(crate) mod tests {
         }
         let rec = write_image(&store, &config, &descs).unwrap();
         if let Some(n) = name {
-            ImageNames::open(cache).set(n, &rec.manifest_digest).unwrap();
+            ImageNames::open(cache)
+                .set(n, &rec.manifest_digest)
+                .unwrap();
         }
         let mut all = vec![rec.manifest_digest, rec.config_digest];
         all.extend(descs.into_iter().map(|d| d.digest));
@@ -370,16 +397,30 @@ pub(crate) mod tests {
         assert_eq!(images.count, 4);
         assert_eq!(images.bytes, sizes(&named.iter().collect::<Vec<_>>()));
         let records = u.get("step_records").unwrap();
-        let rec_bytes: u64 = [&rec1, &rec2, &rec3].iter().map(|p| fs::metadata(p).unwrap().len()).sum();
+        let rec_bytes: u64 = [&rec1, &rec2, &rec3]
+            .iter()
+            .map(|p| fs::metadata(p).unwrap().len())
+            .sum();
         assert_eq!((records.count, records.bytes), (3, rec_bytes));
-        assert_eq!(u.get("step_blobs").unwrap(), &Category { name: "step_blobs", description: "blobs only step-cache records use", count: 1, bytes: 12 });
+        assert_eq!(
+            u.get("step_blobs").unwrap(),
+            &Category {
+                name: "step_blobs",
+                description: "blobs only step-cache records use",
+                count: 1,
+                bytes: 12
+            }
+        );
         let other = u.get("unreferenced_blobs").unwrap();
         assert_eq!((other.count, other.bytes), (1, sizes(&[&stray])));
         let rc = u.get("run_cache").unwrap();
         assert_eq!((rc.count, rc.bytes), (1, 5));
         assert_eq!(u.get("wasm_modules").unwrap().bytes, 3);
         assert_eq!(u.get("temporary").unwrap().bytes, 7);
-        assert_eq!(u.total_bytes, u.categories.iter().map(|c| c.bytes).sum::<u64>());
+        assert_eq!(
+            u.total_bytes,
+            u.categories.iter().map(|c| c.bytes).sum::<u64>()
+        );
         assert_eq!(
             u.total_bytes,
             images.bytes + rec_bytes + 12 + other.bytes + 5 + 3 + 7

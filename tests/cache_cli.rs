@@ -155,3 +155,61 @@ fn du_and_prune_all_keep_named_images_and_collect_unnamed_builds() {
     let image = image::Image::open(&out);
     assert_eq!(image.file("a.txt").text(), "named\n");
 }
+
+#[test]
+fn a_cache_mount_left_in_a_killed_builds_scratch_dir_reaches_the_next_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    // What a build killed with kill -9 during `RUN --mount=type=cache,id=c1`
+    // leaves: the cache dir inside its scratch dir, a marker naming it, no
+    // lock held (the OS released it), no lock file for the scratch dir.
+    let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"c1"));
+    let left = cache.join("tmp/build-killed/rootfs/cache");
+    std::fs::create_dir_all(&left).unwrap();
+    std::fs::write(left.join("count"), "run\n").unwrap();
+    std::fs::create_dir_all(cache.join("run-cache")).unwrap();
+    std::fs::write(
+        cache.join(format!("run-cache/{key}.mounted")),
+        "tmp/build-killed/rootfs/cache",
+    )
+    .unwrap();
+
+    let ctx = tmp.path().join("ctx");
+    write_tree(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM scratch\nRUN --mount=type=cache,target=/cache,id=c1 \
+             echo run >> /cache/count && wc -l < /cache/count > /count.txt\n",
+        )],
+    );
+    let out = tmp.path().join("layout");
+    let run = kiln(
+        &cache,
+        &[
+            "build",
+            "--progress=plain",
+            "--output",
+            &format!("type=oci,tar=false,dest={}", out.display()),
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("recovered from an interrupted build"),
+        "{stderr}"
+    );
+    let image = image::Image::open(&out);
+    assert_eq!(
+        image.file("count.txt").text().trim(),
+        "2",
+        "the earlier run was kept"
+    );
+    assert!(!cache.join("tmp/build-killed").exists());
+    assert!(!cache.join(format!("run-cache/{key}.mounted")).exists());
+    assert_eq!(
+        std::fs::read_to_string(cache.join(format!("run-cache/{key}/count"))).unwrap(),
+        "run\nrun\n"
+    );
+}

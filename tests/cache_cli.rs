@@ -213,3 +213,86 @@ fn a_cache_mount_left_in_a_killed_builds_scratch_dir_reaches_the_next_build() {
         "run\nrun\n"
     );
 }
+
+#[test]
+fn a_held_cache_id_makes_locked_mounts_wait_and_private_mounts_start_empty() {
+    use kiln::store::run_cache::RunCacheLock;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let (held, _) = RunCacheLock::acquire(&cache, "c1", || {}).unwrap();
+    std::fs::create_dir_all(held.home()).unwrap();
+    std::fs::write(held.home().join("count"), "run\n").unwrap();
+    let dockerfile = |sharing: &str| {
+        format!(
+            "FROM scratch\nRUN --mount=type=cache,target=/cache,id=c1,sharing={sharing} \
+             echo run >> /cache/count && wc -l < /cache/count > /count.txt\n"
+        )
+    };
+    let build = |name: &str, sharing: &str| {
+        let ctx = tmp.path().join(name);
+        write_tree(&ctx, &[("Dockerfile", &dockerfile(sharing))]);
+        let out = tmp.path().join(format!("{name}-out"));
+        let mut cmd = kiln_cmd(
+            &cache,
+            &[
+                "build",
+                "--progress=quiet",
+                "--output",
+                &format!("type=oci,tar=false,dest={}", out.display()),
+                ctx.to_str().unwrap(),
+            ],
+        );
+        cmd.stderr(std::process::Stdio::piped());
+        (cmd.spawn().unwrap(), out)
+    };
+
+    let (private, private_out) = build("private", "private");
+    let private = private.wait_with_output().unwrap();
+    assert!(
+        private.status.success(),
+        "{}",
+        String::from_utf8_lossy(&private.stderr)
+    );
+    let count = image::Image::open(&private_out).file("count.txt").text();
+    assert_eq!(count.trim(), "1", "a busy private cache starts empty");
+
+    let (mut locked, locked_out) = build("locked", "locked");
+    let stderr = locked.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line.clone());
+            all += &line;
+            all += "\n";
+        }
+        all
+    });
+    let waiting = rx
+        .iter()
+        .any(|l| l.contains("waiting for cache mount \"c1\""));
+    assert!(
+        waiting,
+        "the build says it waits: {}",
+        reader.join().unwrap()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        locked.try_wait().unwrap().is_none(),
+        "the build waits for the cache id"
+    );
+    drop(held);
+    let status = locked.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert!(status.success(), "{stderr}");
+    let count = image::Image::open(&locked_out).file("count.txt").text();
+    assert_eq!(
+        count.trim(),
+        "2",
+        "the locked build used the cache once free"
+    );
+}

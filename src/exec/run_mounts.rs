@@ -10,7 +10,7 @@
 //! sends a mount outside the rootfs.
 
 use super::copy_step::source_tree;
-use super::mounts::Mount;
+use super::mounts::{Mount, Sharing};
 use super::secrets::SecretSource;
 use super::stage::{StageExec, StageResult};
 use crate::snapshot::{EntryKind, ImagePath, SourceTree};
@@ -115,12 +115,18 @@ impl MountSet {
                 fs::create_dir(&host).with_context(|| format!("creating tmpfs mount {target}"))?;
                 Ok(())
             }
-            // Every sharing mode behaves like BuildKit's `sharing=locked`:
-            // the directory is moved in, so one step at a time holds it and
-            // another build's step using the same id waits. A marker names
-            // where it went, so a build killed meanwhile loses nothing.
+            // `sharing=locked` and `shared` both behave like BuildKit's
+            // `sharing=locked`: the directory is moved in, so one step at a
+            // time holds it and another build's step using the same id waits.
+            // `private` does not wait: a busy cache gives an empty directory
+            // that is discarded afterwards. A marker names where the
+            // directory went, so a build killed meanwhile loses nothing.
             Mount::Cache {
-                target, id, from, ..
+                target,
+                id,
+                from,
+                sharing,
+                ..
             } => {
                 if from.is_some() {
                     bail!("--mount=type=cache,from=...: seeding a cache from another stage is not supported; drop from=");
@@ -135,10 +141,21 @@ impl MountSet {
                     bail!("cache id {id:?} is mounted twice in one step");
                 }
                 let cache_dir = &stage.env().opts.cache_dir;
-                let (lock, warning) = RunCacheLock::acquire(cache_dir, id, || {
-                    eprintln!("waiting for cache mount {id:?}, in use by another build")
-                })
-                .with_context(|| format!("locking cache mount {id:?}"))?;
+                let held = if *sharing == Sharing::Private {
+                    RunCacheLock::try_acquire(cache_dir, id)
+                } else {
+                    RunCacheLock::acquire(cache_dir, id, || {
+                        eprintln!("waiting for cache mount {id:?}, in use by another build")
+                    })
+                    .map(Some)
+                };
+                let held = held.with_context(|| format!("locking cache mount {id:?}"))?;
+                let Some((lock, warning)) = held else {
+                    let host = self.place(stage, &ImagePath::resolve(workdir, target), None)?;
+                    fs::create_dir(&host)
+                        .with_context(|| format!("creating private cache mount {target}"))?;
+                    return Ok(());
+                };
                 if let Some(w) = warning {
                     stage.progress().warn(&w);
                 }

@@ -260,7 +260,8 @@ pub struct SweepReport {
 /// back (their directories sit inside the dead build's scratch dir), then
 /// removes `<cache>/tmp/build-*` dirs whose lock nobody holds, and stray
 /// temporary files (interrupted blob writes, orphaned lock files) older
-/// than [`STALE_TEMP_AGE`]. Safe while other builds run.
+/// than [`STALE_TEMP_AGE`], also `.tmp*` files of interrupted step-record
+/// and image-name writes. Safe while other builds run.
 pub fn sweep_stale_scratch(cache_dir: &Path) -> Result<SweepReport> {
     let mut report = SweepReport {
         warnings: super::run_cache::recover_abandoned(cache_dir)?,
@@ -312,7 +313,33 @@ pub fn sweep_stale_scratch(cache_dir: &Path) -> Result<SweepReport> {
             report.bytes += meta.len();
         }
     }
+    // Step records and image names are written beside their final names
+    // (`.tmpXXXX`, then renamed); a killed writer leaves the temp file.
+    for dir in [cache_dir.join("steps"), cache_dir.to_path_buf()] {
+        remove_old_temp_files(&dir, now, &mut report);
+    }
     Ok(report)
+}
+
+/// Removes `.tmp*` files in `dir` older than [`STALE_TEMP_AGE`].
+fn remove_old_temp_files(dir: &Path, now: SystemTime, report: &mut SweepReport) {
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(".tmp") {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if meta.is_file() && old && fs::remove_file(entry.path()).is_ok() {
+            report.temp_files += 1;
+            report.bytes += meta.len();
+        }
+    }
 }
 
 /// Whether the scratch dir at `dir` is abandoned (its lock is free or
@@ -407,9 +434,26 @@ mod tests {
             .unwrap()
             .set_modified(two_hours_ago)
             .unwrap();
+        let steps = cache.path().join("steps");
+        fs::create_dir_all(&steps).unwrap();
+        let old_record_tmp = steps.join(".tmpREC");
+        let record = steps.join(format!("{}.json", "a".repeat(64)));
+        for f in [&old_record_tmp, &record] {
+            fs::write(f, b"{}").unwrap();
+            File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_modified(two_hours_ago)
+                .unwrap();
+        }
         let report = sweep_stale_scratch(cache.path()).unwrap();
-        assert_eq!((report.temp_files, report.bytes), (1, 11));
+        assert_eq!((report.temp_files, report.bytes), (2, 13));
         assert!(!old.exists() && young.exists());
+        assert!(
+            !old_record_tmp.exists() && record.exists(),
+            "old records are prune's business"
+        );
         drop(store);
     }
 }

@@ -68,6 +68,27 @@ impl RunCacheLock {
         ))
     }
 
+    /// Like [`RunCacheLock::acquire`], but `Ok(None)` at once if another
+    /// build holds the id (for `sharing=private`).
+    pub fn try_acquire(
+        cache_dir: &Path,
+        id: &str,
+    ) -> Result<Option<(RunCacheLock, Option<String>)>> {
+        let key = key(id);
+        let lock_path = run_cache_dir(cache_dir).join(format!("{key}.lock"));
+        let file = open_lock_file(&lock_path)?;
+        if !try_exclusive(&file, &lock_path)? {
+            return Ok(None);
+        }
+        let warning = recover(cache_dir, &key)?;
+        let lock = RunCacheLock {
+            _file: file,
+            cache_dir: cache_dir.to_path_buf(),
+            key,
+        };
+        Ok(Some((lock, warning)))
+    }
+
     pub fn key(&self) -> &str {
         &self.key
     }
@@ -320,6 +341,12 @@ mod tests {
         let path = run_cache_dir(cache.path()).join(format!("{}.lock", held.key()));
         let other = open_lock_file(&path).unwrap();
         assert!(!try_exclusive(&other, &path).unwrap());
+        assert!(RunCacheLock::try_acquire(cache.path(), "id")
+            .unwrap()
+            .is_none());
+        assert!(RunCacheLock::try_acquire(cache.path(), "other id")
+            .unwrap()
+            .is_some());
         drop(held);
         assert!(try_exclusive(&other, &path).unwrap());
     }

@@ -296,3 +296,19 @@ fn a_held_cache_id_makes_locked_mounts_wait_and_private_mounts_start_empty() {
         "the locked build used the cache once free"
     );
 }
+
+#[test]
+fn one_cache_id_twice_in_a_step_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = tmp.path().join("ctx");
+    write_tree(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM scratch\nRUN --mount=type=cache,target=/a,id=x \
+             --mount=type=cache,target=/b,id=x true\n",
+        )],
+    );
+    let err = kiln_err(&tmp.path().join("cache"), &["build", ctx.to_str().unwrap()]);
+    assert!(err.contains("cache id \"x\" is mounted twice"), "{err}");
+}

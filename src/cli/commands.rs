@@ -108,6 +108,11 @@ fn prune_summary(r: &crate::store::prune::PruneReport, all: bool) -> String {
     out += &format!("total freed: {}\n", human_size(r.total_bytes()));
     if !all {
         out += "(RUN cache mounts and compiled wasm modules are removed only with --all)\n";
+    } else if let Some(shared) = std::env::var_os("KILN_WASM_CACHE") {
+        out += &format!(
+            "(compiled modules in KILN_WASM_CACHE={} are shared and not touched)\n",
+            std::path::Path::new(&shared).display()
+        );
     }
     out
 }

@@ -14,8 +14,9 @@ use super::mounts::{Mount, Sharing};
 use super::secrets::SecretSource;
 use super::stage::{StageExec, StageResult};
 use crate::snapshot::{EntryKind, ImagePath, SourceTree};
-use crate::store::run_cache::RunCacheLock;
+use crate::store::run_cache::{self, RunCacheLock};
 use anyhow::{anyhow, bail, Context as _, Result};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,9 @@ pub(super) struct MountSet {
     read_only: Vec<ImagePath>,
     aside_dir: PathBuf,
     done: bool,
+    /// Locks of this step's waiting cache mounts, taken up front in key
+    /// order (so two builds never wait on each other crosswise), by key.
+    cache_locks: BTreeMap<String, RunCacheLock>,
 }
 
 impl MountSet {
@@ -66,11 +70,49 @@ impl MountSet {
             read_only: Vec::new(),
             aside_dir,
             done: false,
+            cache_locks: BTreeMap::new(),
         };
+        set.lock_caches(stage, mounts)?;
         for m in mounts {
             set.mount_one(stage, m, workdir, earlier)?;
         }
         Ok(set)
+    }
+
+    /// Waits for the lock of every non-private cache mount of the step, in
+    /// key order, and reports caches recovered from killed builds.
+    fn lock_caches(&mut self, stage: &StageExec<'_>, mounts: &[Mount]) -> Result<()> {
+        let mut ids = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for m in mounts {
+            if let Mount::Cache {
+                target,
+                id,
+                sharing,
+                ..
+            } = m
+            {
+                let id = if id.is_empty() { target } else { id };
+                if !seen.insert(run_cache::key(id)) {
+                    bail!("cache id {id:?} is mounted twice in one step");
+                }
+                if *sharing != Sharing::Private {
+                    ids.insert(run_cache::key(id), id);
+                }
+            }
+        }
+        let cache_dir = &stage.env().opts.cache_dir;
+        for (key, id) in ids {
+            let (lock, warning) = RunCacheLock::acquire(cache_dir, id, || {
+                eprintln!("waiting for cache mount {id:?}, in use by another step or build")
+            })
+            .with_context(|| format!("locking cache mount {id:?}"))?;
+            if let Some(w) = warning {
+                stage.progress().warn(&w);
+            }
+            self.cache_locks.insert(key, lock);
+        }
+        Ok(())
     }
 
     fn mount_one(
@@ -132,24 +174,14 @@ impl MountSet {
                     bail!("--mount=type=cache,from=...: seeding a cache from another stage is not supported; drop from=");
                 }
                 let id = if id.is_empty() { target } else { id };
-                let key = crate::store::run_cache::key(id);
-                if self
-                    .mounted
-                    .iter()
-                    .any(|m| m.cache.as_ref().is_some_and(|c| c.key() == key))
-                {
-                    bail!("cache id {id:?} is mounted twice in one step");
-                }
-                let cache_dir = &stage.env().opts.cache_dir;
-                let held = if *sharing == Sharing::Private {
-                    RunCacheLock::try_acquire(cache_dir, id)
-                } else {
-                    RunCacheLock::acquire(cache_dir, id, || {
-                        eprintln!("waiting for cache mount {id:?}, in use by another build")
-                    })
-                    .map(Some)
+                let held = match self.cache_locks.remove(&run_cache::key(id)) {
+                    Some(lock) => Some((lock, None)),
+                    None if *sharing == Sharing::Private => {
+                        RunCacheLock::try_acquire(&stage.env().opts.cache_dir, id)
+                            .with_context(|| format!("locking cache mount {id:?}"))?
+                    }
+                    None => bail!("cache mount {id:?} was not locked"),
                 };
-                let held = held.with_context(|| format!("locking cache mount {id:?}"))?;
                 let Some((lock, warning)) = held else {
                     let host = self.place(stage, &ImagePath::resolve(workdir, target), None)?;
                     fs::create_dir(&host)

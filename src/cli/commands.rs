@@ -1,6 +1,6 @@
 //! Turns parsed command lines into calls on the library.
 
-use super::{BuildArgs, Cli, Command, DebugCommand};
+use super::{BuildArgs, CacheCommand, Cli, Command, DebugCommand, PruneArgs};
 use crate::exec::options::{BuildOptions, NamedContext, OutputSpec};
 use crate::plan::platform::Platform;
 use anyhow::{bail, Context as _, Result};
@@ -32,6 +32,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", crate::exec::inspect(&cache_dir, &name)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Cache(CacheCommand::Du { json }) => {
+            let usage = crate::store::usage::disk_usage(&cache_dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&usage)?);
+            } else {
+                println!("cache dir {}", cache_dir.display());
+                print!("{}", usage.table());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cache(CacheCommand::Prune(args)) => {
+            let json = args.json;
+            let opts = prune_options(args)?;
+            let report = crate::store::prune::prune(&cache_dir, &opts)?;
+            for w in &report.warnings {
+                eprintln!("WARNING: {w}");
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", prune_summary(&report, opts.all));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Debug(DebugCommand::Parse { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
@@ -40,6 +64,58 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn prune_options(args: PruneArgs) -> Result<crate::store::prune::PruneOptions> {
+    let keep_duration = match &args.keep_duration {
+        None => None,
+        Some(d) => Some(
+            parse_duration(d).map_err(|e| anyhow::anyhow!("invalid --keep-duration {d:?}: {e}"))?,
+        ),
+    };
+    let max_used_space = match &args.max_used_space {
+        None => None,
+        Some(s) => Some(
+            parse_size_bytes(s)
+                .map_err(|e| anyhow::anyhow!("invalid --max-used-space {s:?}: {e}"))?,
+        ),
+    };
+    Ok(crate::store::prune::PruneOptions {
+        all: args.all,
+        keep_duration,
+        max_used_space,
+        keep: args.keep,
+    })
+}
+
+/// What `kiln cache prune` prints: one line per kind of thing freed.
+fn prune_summary(r: &crate::store::prune::PruneReport, all: bool) -> String {
+    use crate::store::usage::human_size;
+    let mut out = String::new();
+    let mut line = |what: &str, f: &crate::store::prune::Freed| {
+        out += &format!(
+            "removed {:>6} {what:<36} {:>12}\n",
+            f.count,
+            human_size(f.bytes)
+        );
+    };
+    line("step-cache records", &r.step_records);
+    line("blobs", &r.blobs);
+    if all {
+        line("RUN cache mounts", &r.run_cache);
+        line("compiled wasm modules", &r.wasm_modules);
+    }
+    line("leftovers of interrupted builds", &r.temporary);
+    out += &format!("total freed: {}\n", human_size(r.total_bytes()));
+    if !all {
+        out += "(RUN cache mounts and compiled wasm modules are removed only with --all)\n";
+    } else if let Some(shared) = std::env::var_os("KILN_WASM_CACHE") {
+        out += &format!(
+            "(compiled modules in KILN_WASM_CACHE={} are shared and not touched)\n",
+            std::path::Path::new(&shared).display()
+        );
+    }
+    out
 }
 
 fn resolve_cache_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
@@ -165,20 +241,21 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
     })
 }
 
-/// `90`, `90s`, `10m`, `1h`, `500ms`.
+/// `90`, `90s`, `10m`, `1h`, `7d`, `500ms`.
 fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| "expected a whole number with an optional unit (ms, s, m, h)".to_string())?;
+    let n: u64 = num.parse().map_err(|_| {
+        "expected a whole number with an optional unit (ms, s, m, h, d)".to_string()
+    })?;
     let d = match unit {
         "" | "s" => std::time::Duration::from_secs(n),
         "ms" => std::time::Duration::from_millis(n),
         "m" => std::time::Duration::from_secs(n.saturating_mul(60)),
         "h" => std::time::Duration::from_secs(n.saturating_mul(3600)),
-        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
+        "d" => std::time::Duration::from_secs(n.saturating_mul(86400)),
+        other => return Err(format!("unknown unit {other:?} (use ms, s, m, h or d)")),
     };
     if d.is_zero() {
         return Err("must be more than zero".into());
@@ -186,29 +263,38 @@ fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
     Ok(d)
 }
 
-/// `1048576`, `512k`, `512m`, `2g` (binary units, case-insensitive).
+/// `1048576`, `512k`, `512m`, `2g` (binary units, case-insensitive), at
+/// least 1m.
 fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let bytes = parse_size_bytes(s)?;
+    if bytes < (1 << 20) {
+        return Err("must be at least 1m".into());
+    }
+    Ok(bytes)
+}
+
+/// Any size: `0`, `512k`, `10gb`, `10GiB`, `1t` (binary units).
+fn parse_size_bytes(s: &str) -> std::result::Result<u64, String> {
     let s = s.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
+    let s = s
+        .strip_suffix("ib")
+        .or_else(|| s.strip_suffix('b'))
+        .unwrap_or(&s);
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: u64 = num
         .parse()
-        .map_err(|_| "expected a whole number with an optional unit (k, m, g)".to_string())?;
+        .map_err(|_| "expected a whole number with an optional unit (k, m, g, t)".to_string())?;
     let shift = match unit {
         "" => 0,
         "k" => 10,
         "m" => 20,
         "g" => 30,
-        other => return Err(format!("unknown unit {other:?} (use k, m or g)")),
+        "t" => 40,
+        other => return Err(format!("unknown unit {other:?} (use k, m, g or t)")),
     };
-    let bytes = n
-        .checked_mul(1 << shift)
-        .ok_or_else(|| "too large".to_string())?;
-    if bytes < (1 << 20) {
-        return Err("must be at least 1m".into());
-    }
-    Ok(bytes)
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| "too large".to_string())
 }
 
 #[cfg(test)]
@@ -226,5 +312,12 @@ mod limit_tests {
         assert_eq!(parse_size("512M").unwrap(), 512 << 20);
         assert!(parse_size("12").is_err());
         assert!(parse_size("lots").is_err());
+        assert_eq!(parse_duration("7d").unwrap().as_secs(), 7 * 86400);
+        assert_eq!(parse_size_bytes("0").unwrap(), 0);
+        assert_eq!(parse_size_bytes("10GB").unwrap(), 10 << 30);
+        assert_eq!(parse_size_bytes("3GiB").unwrap(), 3 << 30);
+        assert_eq!(parse_size_bytes("12").unwrap(), 12);
+        assert!(parse_size_bytes("1.5g").is_err());
+        assert!(parse_size_bytes("5q").is_err());
     }
 }

@@ -34,9 +34,47 @@ pub enum Command {
         /// Image name (NAME[:TAG]) or manifest digest
         name: String,
     },
+    /// Inspect and clean up the cache dir
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Developer tools
     #[command(subcommand)]
     Debug(DebugCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Show what the cache dir holds, by category
+    Du {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove step-cache records and the blobs nothing needs any more.
+    /// Named images (`build -t`) and every blob they need are always kept.
+    /// Without flags, only unreferenced blobs and leftovers of killed builds go.
+    Prune(PruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Remove every step record, RUN cache mount and compiled wasm module
+    /// (named images are still kept)
+    #[arg(short = 'a', long, conflicts_with_all = ["keep_duration", "max_used_space"])]
+    pub all: bool,
+    /// Remove step records not used for longer than this (e.g. 24h, 7d, 90m)
+    #[arg(long, value_name = "DURATION")]
+    pub keep_duration: Option<String>,
+    /// Then remove least recently used step records until blobs and records
+    /// take at most this much (e.g. 10g, 512m)
+    #[arg(long, visible_alias = "keep-storage", value_name = "SIZE")]
+    pub max_used_space: Option<String>,
+    /// Also keep this image (NAME[:TAG] or manifest digest); repeatable
+    #[arg(long, value_name = "IMAGE")]
+    pub keep: Vec<String>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

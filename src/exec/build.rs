@@ -105,12 +105,14 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
 
     let store = BlobStore::open(&opts.cache_dir)
         .with_context(|| format!("opening the cache dir {}", opts.cache_dir.display()))?;
-    let scratch_parent = opts.cache_dir.join("tmp");
-    std::fs::create_dir_all(&scratch_parent)
-        .with_context(|| format!("creating {}", scratch_parent.display()))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("build-")
-        .tempdir_in(&scratch_parent)
+    // Held shared for the whole build: `kiln cache prune` waits for it.
+    let _cache_lock = crate::store::CacheLock::shared(&opts.cache_dir)?;
+    let swept = crate::store::sweep_stale_scratch(&opts.cache_dir)
+        .context("cleaning up after interrupted builds")?;
+    for warning in &swept.warnings {
+        eprintln!("WARNING: {warning}");
+    }
+    let scratch = crate::store::ScratchDir::create(&opts.cache_dir)
         .context("creating a scratch directory in the cache dir")?;
 
     let dockerfile_for_ignore = (!from_stdin).then_some(dockerfile_path.as_path());

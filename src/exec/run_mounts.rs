@@ -10,12 +10,13 @@
 //! sends a mount outside the rootfs.
 
 use super::copy_step::source_tree;
-use super::mounts::Mount;
+use super::mounts::{Mount, Sharing};
 use super::secrets::SecretSource;
 use super::stage::{StageExec, StageResult};
 use crate::snapshot::{EntryKind, ImagePath, SourceTree};
+use crate::store::run_cache::{self, RunCacheLock};
 use anyhow::{anyhow, bail, Context as _, Result};
-use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -31,8 +32,9 @@ struct Mounted {
     aside: Option<PathBuf>,
     /// Directories made to hold the target, outermost first.
     made_parents: Vec<(ImagePath, PathBuf)>,
-    /// For cache mounts: where the directory lives between builds.
-    cache_home: Option<PathBuf>,
+    /// For cache mounts: the held cache id, which knows where the
+    /// directory lives between builds.
+    cache: Option<RunCacheLock>,
 }
 
 /// The mounts of one RUN step.
@@ -44,6 +46,9 @@ pub(super) struct MountSet {
     read_only: Vec<ImagePath>,
     aside_dir: PathBuf,
     done: bool,
+    /// Locks of this step's waiting cache mounts, taken up front in key
+    /// order (so two builds never wait on each other crosswise), by key.
+    cache_locks: BTreeMap<String, RunCacheLock>,
 }
 
 impl MountSet {
@@ -65,11 +70,49 @@ impl MountSet {
             read_only: Vec::new(),
             aside_dir,
             done: false,
+            cache_locks: BTreeMap::new(),
         };
+        set.lock_caches(stage, mounts)?;
         for m in mounts {
             set.mount_one(stage, m, workdir, earlier)?;
         }
         Ok(set)
+    }
+
+    /// Waits for the lock of every non-private cache mount of the step, in
+    /// key order, and reports caches recovered from killed builds.
+    fn lock_caches(&mut self, stage: &StageExec<'_>, mounts: &[Mount]) -> Result<()> {
+        let mut ids = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for m in mounts {
+            if let Mount::Cache {
+                target,
+                id,
+                sharing,
+                ..
+            } = m
+            {
+                let id = if id.is_empty() { target } else { id };
+                if !seen.insert(run_cache::key(id)) {
+                    bail!("cache id {id:?} is mounted twice in one step");
+                }
+                if *sharing != Sharing::Private {
+                    ids.insert(run_cache::key(id), id);
+                }
+            }
+        }
+        let cache_dir = &stage.env().opts.cache_dir;
+        for (key, id) in ids {
+            let (lock, warning) = RunCacheLock::acquire(cache_dir, id, || {
+                eprintln!("waiting for cache mount {id:?}, in use by another step or build")
+            })
+            .with_context(|| format!("locking cache mount {id:?}"))?;
+            if let Some(w) = warning {
+                stage.progress().warn(&w);
+            }
+            self.cache_locks.insert(key, lock);
+        }
+        Ok(())
     }
 
     fn mount_one(
@@ -114,21 +157,49 @@ impl MountSet {
                 fs::create_dir(&host).with_context(|| format!("creating tmpfs mount {target}"))?;
                 Ok(())
             }
+            // `sharing=locked` and `shared` both behave like BuildKit's
+            // `sharing=locked`: the directory is moved in, so one step at a
+            // time holds it and another build's step using the same id waits.
+            // `private` does not wait: a busy cache gives an empty directory
+            // that is discarded afterwards. A marker names where the
+            // directory went, so a build killed meanwhile loses nothing.
             Mount::Cache {
-                target, id, from, ..
+                target,
+                id,
+                from,
+                sharing,
+                ..
             } => {
                 if from.is_some() {
                     bail!("--mount=type=cache,from=...: seeding a cache from another stage is not supported; drop from=");
                 }
-                let home = cache_home(stage, if id.is_empty() { target } else { id });
+                let id = if id.is_empty() { target } else { id };
+                let held = match self.cache_locks.remove(&run_cache::key(id)) {
+                    Some(lock) => Some((lock, None)),
+                    None if *sharing == Sharing::Private => {
+                        RunCacheLock::try_acquire(&stage.env().opts.cache_dir, id)
+                            .with_context(|| format!("locking cache mount {id:?}"))?
+                    }
+                    None => bail!("cache mount {id:?} was not locked"),
+                };
+                let Some((lock, warning)) = held else {
+                    let host = self.place(stage, &ImagePath::resolve(workdir, target), None)?;
+                    fs::create_dir(&host)
+                        .with_context(|| format!("creating private cache mount {target}"))?;
+                    return Ok(());
+                };
+                if let Some(w) = warning {
+                    stage.progress().warn(&w);
+                }
+                let home = lock.home();
                 fs::create_dir_all(&home).with_context(|| {
                     format!("creating cache mount directory {}", home.display())
                 })?;
-                let host = self.place(
-                    stage,
-                    &ImagePath::resolve(workdir, target),
-                    Some(home.clone()),
-                )?;
+                let host = self.place(stage, &ImagePath::resolve(workdir, target), Some(lock))?;
+                if let Some(lock) = self.mounted.last().and_then(|m| m.cache.as_ref()) {
+                    lock.mark_mounted(&host)
+                        .with_context(|| format!("marking cache mount {id:?} in use"))?;
+                }
                 fs::rename(&home, &host).with_context(|| {
                     format!("moving cache {} into the step at {target}", home.display())
                 })?;
@@ -181,7 +252,7 @@ impl MountSet {
         &mut self,
         stage: &mut StageExec<'_>,
         target: &ImagePath,
-        cache_home: Option<PathBuf>,
+        cache: Option<RunCacheLock>,
     ) -> Result<PathBuf> {
         if target.is_root() {
             bail!("cannot mount over /");
@@ -226,7 +297,7 @@ impl MountSet {
             host: host.clone(),
             aside,
             made_parents,
-            cache_home,
+            cache,
         });
         Ok(host)
     }
@@ -293,9 +364,19 @@ impl Drop for MountSet {
 }
 
 fn undo(m: &Mounted) -> Result<()> {
-    match &m.cache_home {
-        Some(home) => fs::rename(&m.host, home)
-            .with_context(|| format!("moving cache mount {} back", m.target))?,
+    match &m.cache {
+        Some(cache) => {
+            let home = cache.home();
+            // Not moved in yet (setup failed half-way): nothing to move back.
+            if fs::symlink_metadata(&m.host).is_ok() || fs::symlink_metadata(&home).is_err() {
+                fs::rename(&m.host, &home)
+                    .with_context(|| format!("moving cache mount {} back", m.target))?;
+            }
+            // Only once it is home; otherwise the next holder recovers it.
+            cache
+                .clear_mark()
+                .with_context(|| format!("unmarking cache mount {}", m.target))?;
+        }
         None => remove_any(&m.host).with_context(|| format!("removing mount {}", m.target))?,
     }
     if let Some(aside) = &m.aside {
@@ -311,12 +392,6 @@ fn remove_any(host: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// The directory a cache id lives in between builds.
-fn cache_home(stage: &StageExec<'_>, id: &str) -> PathBuf {
-    let key = hex::encode(Sha256::digest(id.as_bytes()));
-    stage.env().opts.cache_dir.join("run-cache").join(key)
 }
 
 /// The bytes of `--secret id=ID`, or `None` if the build was given none.

@@ -108,7 +108,7 @@ impl MountSet {
             })
             .with_context(|| format!("locking cache mount {id:?}"))?;
             if let Some(w) = warning {
-                stage.progress().warn(&w);
+                stage.env().progress.warn(&w);
             }
             self.cache_locks.insert(key, lock);
         }
@@ -189,7 +189,7 @@ impl MountSet {
                     return Ok(());
                 };
                 if let Some(w) = warning {
-                    stage.progress().warn(&w);
+                    stage.env().progress.warn(&w);
                 }
                 let home = lock.home();
                 fs::create_dir_all(&home).with_context(|| {

@@ -173,7 +173,9 @@ mod tests {
                 s.spawn(move || {
                     let names = ImageNames::open(root);
                     for i in 0..10 {
-                        names.set(&format!("img{t}-{i}"), &Digest::of(b"x")).unwrap();
+                        names
+                            .set(&format!("img{t}-{i}"), &Digest::of(b"x"))
+                            .unwrap();
                     }
                 });
             }

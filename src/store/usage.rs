@@ -48,8 +48,9 @@ pub struct StepRecord {
     pub layer: Option<Digest>,
 }
 
-/// Every `<cache>/steps/<64 hex>.json`. Records of any version are read
-/// leniently: only `layer.digest` matters here.
+/// Every `<cache>/steps/<64 hex>.json`, and the remembered file digests
+/// (`<64 hex>.digest`, which name no blob). Records of any version are
+/// read leniently: only `layer.digest` matters here.
 pub fn step_records(cache_dir: &Path) -> Result<Vec<StepRecord>, UsageError> {
     let dir = cache_dir.join("steps");
     let entries = match fs::read_dir(&dir) {
@@ -63,7 +64,10 @@ pub fn step_records(cache_dir: &Path) -> Result<Vec<StepRecord>, UsageError> {
         let name = entry.file_name();
         let is_record = name
             .to_str()
-            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|n| {
+                n.strip_suffix(".json")
+                    .or_else(|| n.strip_suffix(".digest"))
+            })
             .is_some_and(super::run_cache::is_key);
         if !is_record {
             continue; // temporary files of a record being written

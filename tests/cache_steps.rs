@@ -274,3 +274,44 @@ fn a_build_killed_at_any_moment_leaves_a_usable_cache() {
         assert_eq!(digest, reference, "after a kill at {delay_ms} ms");
     }
 }
+
+#[test]
+fn rawjson_progress_is_one_json_object_per_line_and_marks_hits() {
+    let fx = Fixture::new();
+    fx.write(&[("input.txt", "a\n")]);
+    std::fs::write(fx.ctx().join("Dockerfile"), pipeline()).unwrap();
+    let events = |fx: &Fixture| -> Vec<serde_json::Value> {
+        let out = fx.fresh("out");
+        let output = format!("type=oci,dest={},tar=false", out.display());
+        let ctx = fx.ctx();
+        let o = common::kiln(
+            &fx.cache(),
+            &[
+                "build",
+                "--progress=rawjson",
+                "--output",
+                &output,
+                ctx.to_str().unwrap(),
+            ],
+        );
+        assert!(o.status.success());
+        String::from_utf8(o.stderr)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    };
+    let status_of = |events: &[serde_json::Value], status: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == "step" && e["status"] == status)
+            .count()
+    };
+    let first = events(&fx);
+    assert_eq!(status_of(&first, "cached"), 0);
+    assert!(first
+        .iter()
+        .any(|e| e["type"] == "log" || e["type"] == "step" && e["status"] == "done"));
+    let second = events(&fx);
+    assert_eq!(status_of(&second, "cached"), PIPELINE_STEPS);
+}

@@ -80,14 +80,18 @@ impl ModuleCache {
 
     /// The compiled module for `wasm` (whose SHA-256 is `digest`): from disk
     /// when a sound artifact is there, else compiled and stored.
-    pub fn load(
+    /// `compiling` is called just before a compilation; what it returns
+    /// lives until the compilation ends.
+    pub fn load<T>(
         &self,
         engine: &Engine,
         wasm: &[u8],
         digest: &[u8; 32],
+        compiling: impl FnOnce() -> T,
     ) -> wasmtime::Result<Module> {
         let Some(dir) = &self.dir else {
             bump(&self.counters.compiled);
+            let _notice = compiling();
             return Module::new(engine, wasm);
         };
         let key = self.key(digest);
@@ -97,7 +101,9 @@ impl ModuleCache {
             bump(&self.counters.disk_hits);
             return Ok(module);
         }
+        let notice = compiling();
         let module = Module::new(engine, wasm)?;
+        drop(notice);
         bump(&self.counters.compiled);
         if store(dir, &artifact, &checksum, &module).is_err() {
             bump(&self.counters.write_failures);

@@ -121,7 +121,13 @@ pub struct Runtime {
     cache: ModuleCache,
     loaded: Mutex<HashMap<[u8; 32], InstancePre<StepState>>>,
     ticker: OnceLock<Result<Ticker, String>>,
+    on_compile: OnceLock<CompileObserver>,
 }
+
+/// Told when a module has to be compiled (seconds for a large one), with
+/// the program's name and size in bytes; what it returns is dropped when
+/// the compilation ends. A build shows this as progress instead of silence.
+pub type CompileObserver = Box<dyn Fn(&str, usize) -> Box<dyn std::any::Any> + Send + Sync>;
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -149,7 +155,13 @@ impl Runtime {
             cache,
             loaded: Mutex::new(HashMap::new()),
             ticker: OnceLock::new(),
+            on_compile: OnceLock::new(),
         })
+    }
+
+    /// Sets the observer of compilations (once; later calls are ignored).
+    pub fn observe_compiles(&self, observer: CompileObserver) {
+        let _ = self.on_compile.set(observer);
     }
 
     /// What the module cache has done so far.
@@ -188,7 +200,11 @@ impl Runtime {
         };
         let module = self
             .cache
-            .load(&self.engine, wasm, &digest)
+            .load(&self.engine, wasm, &digest, || {
+                self.on_compile
+                    .get()
+                    .map(|observe| observe(name, wasm.len()))
+            })
             .map_err(load_err)?;
         check_command(name, &module)?;
         let pre = self.linker.instantiate_pre(&module).map_err(load_err)?;

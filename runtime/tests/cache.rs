@@ -128,3 +128,30 @@ fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn compile_observer_hears_of_compilations_only() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = guest_bytes("probe");
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let observe = |rt: &Runtime| {
+        let heard = heard.clone();
+        rt.observe_compiles(Box::new(move |name, bytes| {
+            heard.lock().unwrap().push((name.to_string(), bytes));
+            Box::new(())
+        }));
+    };
+    let first = runtime(dir.path());
+    observe(&first);
+    runs(&first, &wasm);
+    runs(&first, &wasm); // from memory
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![("probe".to_string(), wasm.len())]
+    );
+    let second = runtime(dir.path());
+    observe(&second);
+    runs(&second, &wasm); // from disk: nothing to tell
+    assert_eq!(heard.lock().unwrap().len(), 1);
+}

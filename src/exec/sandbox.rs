@@ -33,11 +33,17 @@ impl SandboxCell {
     pub fn get(&self, progress: &super::progress::Progress) -> Result<&Sandbox> {
         self.cell
             .get_or_init(|| {
-                let _task = progress.task("loading the toolbox (compiled once per machine)");
                 let runtime = Runtime::new(RuntimeConfig {
                     cache_dir: Some(self.modules_dir.clone()),
                 })
                 .map_err(|e| format!("starting the WebAssembly runtime: {e}"))?;
+                let progress = progress.clone();
+                runtime.observe_compiles(Box::new(move |name, bytes| {
+                    let mb = bytes as f64 / (1024.0 * 1024.0);
+                    Box::new(progress.task(&format!(
+                        "compiling {name} ({mb:.1} MiB of WebAssembly; once per machine)"
+                    )))
+                }));
                 let toolbox = runtime
                     .load("kiln-toolbox", TOOLBOX_WASM)
                     .map_err(|e| format!("loading kiln's toolbox: {e}"))?;

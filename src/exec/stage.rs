@@ -542,6 +542,21 @@ impl<'a> StageExec<'a> {
     /// reflects them, as after RUN).
     fn push_layer(&mut self, mut entries: Vec<Entry>) -> Result<()> {
         entries.sort_by(|a, b| a.path.cmp(&b.path));
+        let bytes: u64 = entries
+            .iter()
+            .map(|e| match &e.kind {
+                EntryKind::File { size, .. } => *size,
+                _ => 0,
+            })
+            .sum();
+        // Compressing and hashing a big layer takes a while: say so.
+        let _task = (bytes >= BIG_LAYER).then(|| {
+            self.progress.task(&format!(
+                "writing a layer of {} entries, {:.1} MiB",
+                entries.len(),
+                bytes as f64 / (1024.0 * 1024.0)
+            ))
+        });
         let layer = crate::oci::layer::write_layer(
             self.env.store,
             entries,
@@ -639,6 +654,9 @@ impl<'a> StageExec<'a> {
         self.graph.resolve(reference, self.index)
     }
 }
+
+/// Layers with at least this many bytes of file content show progress.
+const BIG_LAYER: u64 = 32 << 20;
 
 /// What a layer step produced when it ran.
 struct StepOutput {

@@ -49,6 +49,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The progress reporter of one build.
+#[derive(Clone)]
 pub struct Progress {
     inner: Arc<Inner>,
 }

@@ -290,11 +290,7 @@ pub fn sweep_stale_scratch(cache_dir: &Path) -> Result<SweepReport> {
             }
             continue;
         }
-        let old = meta
-            .modified()
-            .ok()
-            .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|age| age > STALE_TEMP_AGE);
+        let old = is_stale(&meta, now);
         if !old {
             continue;
         }
@@ -321,6 +317,14 @@ pub fn sweep_stale_scratch(cache_dir: &Path) -> Result<SweepReport> {
     Ok(report)
 }
 
+/// Whether `meta` was last modified more than [`STALE_TEMP_AGE`] before `now`.
+fn is_stale(meta: &fs::Metadata, now: SystemTime) -> bool {
+    meta.modified()
+        .ok()
+        .and_then(|m| now.duration_since(m).ok())
+        .is_some_and(|age| age > STALE_TEMP_AGE)
+}
+
 /// Removes `.tmp*` files in `dir` older than [`STALE_TEMP_AGE`].
 fn remove_old_temp_files(dir: &Path, now: SystemTime, report: &mut SweepReport) {
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -330,11 +334,7 @@ fn remove_old_temp_files(dir: &Path, now: SystemTime, report: &mut SweepReport) 
         let Ok(meta) = entry.metadata() else {
             continue;
         };
-        let old = meta
-            .modified()
-            .ok()
-            .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|age| age > STALE_TEMP_AGE);
+        let old = is_stale(&meta, now);
         if meta.is_file() && old && fs::remove_file(entry.path()).is_ok() {
             report.temp_files += 1;
             report.bytes += meta.len();

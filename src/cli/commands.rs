@@ -1,6 +1,6 @@
 //! Turns parsed command lines into calls on the library.
 
-use super::{BuildArgs, CacheCommand, Cli, Command, DebugCommand, PruneArgs};
+use super::{BuildArgs, CacheCommand, Cli, Command, DebugCommand, PruneArgs, PushArgs};
 use crate::exec::options::{BuildOptions, NamedContext, OutputSpec};
 use crate::plan::platform::Platform;
 use anyhow::{bail, Context as _, Result};
@@ -30,6 +30,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Inspect { name } => {
             println!("{}", crate::exec::inspect(&cache_dir, &name)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Push(args) => {
+            let report = push(&cache_dir, &args)?;
+            eprintln!("{}", report.summary());
+            if let Some(d) = &report.manifest_digest {
+                println!("{d}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Cache(CacheCommand::Du { json }) => {
@@ -64,6 +72,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `kiln push NAME [DEST]`: the named image's manifest and blobs, from the
+/// local store to DEST (or NAME). When DEST is another repository on the
+/// same registry, blobs are mounted from NAME's repository where it has them.
+fn push(cache_dir: &std::path::Path, args: &PushArgs) -> Result<crate::registry::push::PushReport> {
+    use crate::registry::push::{push_image, PushOptions};
+    let name = crate::store::images::normalize(&args.name)?;
+    let digest = crate::store::images::ImageNames::open(cache_dir)
+        .get(&name)?
+        .with_context(|| format!("no image named {name} (see `kiln images`)"))?;
+    let store = crate::store::BlobStore::open(cache_dir)?;
+    let dest = args.dest.clone().unwrap_or_else(|| name.clone());
+    let mut opts = PushOptions::for_reference(&dest, args.insecure)?;
+    if dest != name {
+        opts.mount_from.push(name.clone());
+    }
+    push_image(&store, &digest, &dest, &opts).with_context(|| format!("pushing {name} to {dest}"))
 }
 
 fn prune_options(args: PruneArgs) -> Result<crate::store::prune::PruneOptions> {
@@ -128,9 +154,6 @@ fn resolve_cache_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
-    if args.push {
-        bail!("--push needs registry support, which kiln does not have yet; use --output type=oci,dest=PATH");
-    }
     if args.load {
         bail!("--load needs a Docker engine; kiln uses none. Write an archive with --output type=docker,dest=FILE and load it with `docker load` or `podman load`");
     }
@@ -172,11 +195,14 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
             format!("invalid SOURCE_DATE_EPOCH {s:?}: expected whole seconds since 1970")
         })?,
     };
-    let outputs = args
+    let mut outputs = args
         .outputs
         .iter()
         .map(|o| OutputSpec::parse(o).map_err(|e| anyhow::anyhow!("invalid --output {o:?}: {e}")))
         .collect::<Result<Vec<_>>>()?;
+    if args.push {
+        add_push_outputs(&mut outputs, &args.tags)?;
+    }
     let secrets = args
         .secret
         .iter()
@@ -239,6 +265,35 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
         step_timeout,
         step_memory,
     })
+}
+
+/// `--push` like buildx: every -t name and every `type=image` output is
+/// pushed.
+fn add_push_outputs(outputs: &mut Vec<OutputSpec>, tags: &[String]) -> Result<()> {
+    let mut any = false;
+    for o in outputs.iter_mut() {
+        if let OutputSpec::Image { push, .. } = o {
+            *push = true;
+            any = true;
+        }
+    }
+    for tag in tags {
+        let already = outputs
+            .iter()
+            .any(|o| matches!(o, OutputSpec::Image { name, .. } if name == tag));
+        if !already {
+            outputs.push(OutputSpec::Image {
+                name: tag.clone(),
+                push: true,
+                insecure: false,
+            });
+            any = true;
+        }
+    }
+    if !any {
+        bail!("--push needs an image name: give -t REGISTRY/REPOSITORY[:TAG]");
+    }
+    Ok(())
 }
 
 /// `90`, `90s`, `10m`, `1h`, `7d`, `500ms`.

@@ -34,6 +34,8 @@ pub enum Command {
         /// Image name (NAME[:TAG]) or manifest digest
         name: String,
     },
+    /// Push a locally named image (`build -t`) to a registry
+    Push(PushArgs),
     /// Inspect and clean up the cache dir
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -77,6 +79,18 @@ pub struct PruneArgs {
     pub json: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Local image name (NAME[:TAG], see `kiln images`); also the
+    /// destination unless DEST is given
+    pub name: String,
+    /// Where to push: REGISTRY/REPOSITORY[:TAG] [default: NAME]
+    pub dest: Option<String>,
+    /// Use plain http (loopback registries always do)
+    #[arg(long)]
+    pub insecure: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum DebugCommand {
     /// Print a Dockerfile's parsed AST in BuildKit's dump format
@@ -112,7 +126,8 @@ pub struct BuildArgs {
     /// Output destination: type=oci|docker|local,dest=PATH[,tar=false][,name=N], or a directory
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub outputs: Vec<String>,
-    /// Push to a registry (not supported yet)
+    /// Push the image to every -t name's registry after the build
+    /// (= --output type=registry,name=NAME for each -t)
     #[arg(long)]
     pub push: bool,
     /// Load into Docker (no Docker engine is used; use --output type=docker)

@@ -82,11 +82,20 @@ pub enum OutputSpec {
     },
     /// The final stage's root filesystem as a directory.
     Local { dest: PathBuf },
+    /// `type=image,name=REF[,push=true]` names the image locally (like
+    /// `-t`) and, with push, pushes it; `type=registry` is push=true.
+    /// `registry.insecure=true` pushes over plain http.
+    Image {
+        name: String,
+        push: bool,
+        insecure: bool,
+    },
 }
 
 impl OutputSpec {
     /// Parses buildx's `--output` syntax: `type=oci,dest=out.tar[,tar=false][,name=N]`,
-    /// `type=docker,dest=F`, `type=local,dest=DIR`, or a bare path (= local).
+    /// `type=docker,dest=F`, `type=local,dest=DIR`, `type=image,name=REF[,push=true]`,
+    /// `type=registry,name=REF`, or a bare path (= local).
     pub fn parse(spec: &str) -> Result<OutputSpec, String> {
         if !spec.contains('=') {
             if spec.is_empty() || spec == "-" {
@@ -98,6 +107,8 @@ impl OutputSpec {
         let mut dest = None;
         let mut tar = true;
         let mut name = None;
+        let mut push = None;
+        let mut insecure = false;
         for field in spec.split(',') {
             let (k, v) = field
                 .split_once('=')
@@ -109,14 +120,26 @@ impl OutputSpec {
                     tar = parse_bool(v).ok_or_else(|| format!("tar={v}: expected true or false"))?
                 }
                 "name" => name = Some(v.to_string()),
+                "registry.insecure" => {
+                    insecure = parse_bool(v)
+                        .ok_or_else(|| format!("registry.insecure={v}: expected true or false"))?
+                }
+                "push" => {
+                    push = Some(
+                        parse_bool(v).ok_or_else(|| format!("push={v}: expected true or false"))?,
+                    )
+                }
                 // Accepted for buildx compatibility; kiln's outputs are always
                 // reproducible and never compressed differently.
                 "compression" | "compression-level" | "force-compression" | "oci-mediatypes"
-                | "rewrite-timestamp" | "platform-split" => {}
+                | "rewrite-timestamp" | "platform-split" | "unpack" | "store" => {}
                 other => return Err(format!("unknown output option {other:?}")),
             }
         }
-        let kind = kind.ok_or("missing type= (oci, docker or local)")?;
+        let kind = kind.ok_or("missing type= (oci, docker, local, image or registry)")?;
+        if push.is_some() && kind != "image" {
+            return Err(format!("push= applies to type=image, not type={kind}"));
+        }
         let need_dest = |d: Option<PathBuf>| d.ok_or(format!("type={kind} needs dest=PATH"));
         match kind.as_str() {
             "oci" => Ok(OutputSpec::Oci {
@@ -133,11 +156,21 @@ impl OutputSpec {
             "local" => Ok(OutputSpec::Local {
                 dest: need_dest(dest)?,
             }),
-            "image" | "registry" => Err(format!(
-                "type={kind} pushes to a registry, which kiln does not support yet; use type=oci or type=docker"
-            )),
+            "image" | "registry" => {
+                let name = name.ok_or(format!("type={kind} needs name=REF"))?;
+                if dest.is_some() {
+                    return Err(format!("type={kind} takes name=REF, not dest="));
+                }
+                Ok(OutputSpec::Image {
+                    name,
+                    push: kind == "registry" || push.unwrap_or(false),
+                    insecure,
+                })
+            }
             "tar" => Err("type=tar is not supported yet; use type=local or type=oci".into()),
-            other => Err(format!("unknown output type {other:?} (expected oci, docker or local)")),
+            other => Err(format!(
+                "unknown output type {other:?} (expected oci, docker, local, image or registry)"
+            )),
         }
     }
 }
@@ -188,9 +221,33 @@ mod tests {
         assert!(OutputSpec::parse("type=oci").unwrap_err().contains("dest"));
         assert!(OutputSpec::parse("type=bogus,dest=x").is_err());
         assert!(OutputSpec::parse("type=oci,dest=x,tar=maybe").is_err());
-        assert!(OutputSpec::parse("type=registry,name=x")
-            .unwrap_err()
-            .contains("registry"));
+        assert_eq!(
+            OutputSpec::parse("type=registry,name=r:5000/x:1").unwrap(),
+            OutputSpec::Image {
+                name: "r:5000/x:1".into(),
+                push: true,
+                insecure: false
+            }
+        );
+        assert_eq!(
+            OutputSpec::parse("type=image,name=x").unwrap(),
+            OutputSpec::Image {
+                name: "x".into(),
+                push: false,
+                insecure: false
+            }
+        );
+        assert_eq!(
+            OutputSpec::parse("type=image,name=x,push=true,registry.insecure=true").unwrap(),
+            OutputSpec::Image {
+                name: "x".into(),
+                push: true,
+                insecure: true
+            }
+        );
+        assert!(OutputSpec::parse("type=registry").unwrap_err().contains("name"));
+        assert!(OutputSpec::parse("type=oci,dest=x,push=true").is_err());
+        assert!(OutputSpec::parse("type=image,name=x,push=perhaps").is_err());
     }
 
     #[test]

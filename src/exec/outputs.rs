@@ -50,6 +50,8 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
                 )
                 .with_context(|| format!("exporting to {}", dest.display()))?
             }
+            // Named and pushed below, once the local names are written.
+            OutputSpec::Image { .. } => {}
             OutputSpec::Local { dest } => {
                 let skipped = stage.tree(env)?.export_local(dest).with_context(|| {
                     format!("writing the root filesystem to {}", dest.display())
@@ -60,12 +62,22 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
             }
         }
     }
+    let mut names = names;
+    for output in &opts.outputs {
+        if let OutputSpec::Image { name, .. } = output {
+            let n = crate::store::images::normalize(name)?;
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
     if !names.is_empty() {
         let images = crate::store::images::ImageNames::open(&opts.cache_dir);
         for n in &names {
             images.set(n, &record.manifest_digest)?;
         }
     }
+    push_images(env, &record.manifest_digest, progress)?;
     if let Some(path) = &opts.iidfile {
         std::fs::write(path, record.manifest_digest.to_string())
             .with_context(|| format!("writing --iidfile {}", path.display()))?;
@@ -102,6 +114,43 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
     })
 }
 
+/// Pushes to every `type=image,push=true` / `type=registry` name (`--push`
+/// adds one per `-t`), mounting blobs from names pushed before on the same
+/// registry.
+fn push_images(
+    env: &BuildEnv<'_>,
+    digest: &crate::digest::Digest,
+    progress: &Progress,
+) -> Result<()> {
+    use crate::registry::push::{push_image, PushOptions};
+    let mut pushed: Vec<String> = Vec::new();
+    for output in &env.opts.outputs {
+        let OutputSpec::Image {
+            name,
+            push: true,
+            insecure,
+        } = output
+        else {
+            continue;
+        };
+        let task = progress.task(&format!("pushing {name}"));
+        let mut push_opts = PushOptions::for_reference(name, *insecure)?;
+        push_opts.mount_from = pushed.clone();
+        match push_image(env.store, digest, name, &push_opts) {
+            Ok(report) => {
+                task.done();
+                progress.info(&report.summary());
+            }
+            Err(e) => {
+                task.failed(&e.to_string());
+                return Err(anyhow::Error::from(e).context(format!("pushing {name}")));
+            }
+        }
+        pushed.push(name.clone());
+    }
+    Ok(())
+}
+
 fn describe(o: &OutputSpec) -> String {
     match o {
         OutputSpec::Oci {
@@ -110,5 +159,6 @@ fn describe(o: &OutputSpec) -> String {
         OutputSpec::Oci { dest, .. } => format!("OCI layout {}", dest.display()),
         OutputSpec::Docker { dest, .. } => format!("docker archive {}", dest.display()),
         OutputSpec::Local { dest } => format!("root filesystem to {}", dest.display()),
+        OutputSpec::Image { name, .. } => format!("image {name}"),
     }
 }

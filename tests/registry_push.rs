@@ -1,0 +1,284 @@
+//! End-to-end: the real kiln binary pushes to a real registry
+//! (docker-registry on 127.0.0.1), and skopeo reads the image back.
+
+mod common;
+
+use common::registry::{free_port, registry_available, TestRegistry};
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const DOCKERFILE: &str = "FROM scratch\nCOPY hello.txt /hello.txt\nCOPY big.bin /big.bin\nRUN echo built > /built.txt\n";
+
+/// A context with a small file and an incompressible 10 MiB one, so one
+/// layer is larger than the chunked-upload threshold.
+fn context(fx: &Fixture) {
+    fx.write(&[("hello.txt", "hello registry\n")]);
+    fx.write(&[("Dockerfile", DOCKERFILE)]);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let big: Vec<u8> = (0..10 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(fx.ctx().join("big.bin"), big).unwrap();
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("start {cmd:?}: {e}"))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_ok(o: &Output, what: &str) -> String {
+    assert!(o.status.success(), "{what} failed ({}):\n{}", o.status, stderr(o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn assert_failed_cleanly(o: &Output, what: &str) -> String {
+    let err = stderr(o);
+    assert!(!o.status.success(), "{what} unexpectedly succeeded:\n{err}");
+    assert!(!err.contains("panicked"), "{what} panicked:\n{err}");
+    err
+}
+
+/// The digest skopeo reads back for `reference` from the registry.
+fn skopeo_digest(reference: &str) -> String {
+    let out = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["Digest"].as_str().expect("Digest").to_string()
+}
+
+/// Blob files of an OCI layout, by name.
+fn blobs(layout: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn built_image_pushes_byte_for_byte_then_skips_and_mounts() {
+    if !registry_available(false) || !require_tool("skopeo") {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let fx = Fixture::new();
+    context(&fx);
+    let layout = fx.fresh("layout");
+    let dest = format!("{}/demo:1", reg.host());
+    let out = run(kiln_cmd(
+        &fx.cache(),
+        &[
+            "build",
+            "--progress=plain",
+            "-t",
+            &dest,
+            "--push",
+            "--output",
+            &format!("type=oci,dest={},tar=false", layout.display()),
+            fx.ctx().to_str().unwrap(),
+        ],
+    )
+    .env_remove("KILN_REGISTRY_USER"));
+    let digest = assert_ok(&out, "kiln build --push");
+    let log = stderr(&out);
+    assert!(
+        log.contains("4 blobs uploaded") && log.contains("0 already present"),
+        "first push uploads config and three layers:\n{log}"
+    );
+    assert_eq!(skopeo_digest(&dest), digest, "registry digest = kiln's");
+
+    // skopeo copies the image out of the registry: every blob is kiln's.
+    let copy = fx.fresh("copy");
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{dest}"),
+        &format!("oci:{}:x", copy.display()),
+    ]));
+    let ours = blobs(&layout);
+    let theirs = blobs(&copy);
+    assert_eq!(
+        theirs.keys().collect::<Vec<_>>(),
+        ours.keys().collect::<Vec<_>>(),
+        "same blob set"
+    );
+    assert!(
+        ours.values().any(|b| b.len() > 8 << 20),
+        "one layer takes the chunked path"
+    );
+    for (name, bytes) in &ours {
+        assert!(theirs[name] == *bytes, "blob {name} differs");
+    }
+
+    // Pushing again sends nothing.
+    let again = run(&mut kiln_cmd(&fx.cache(), &["push", &dest]));
+    assert_eq!(assert_ok(&again, "kiln push"), digest);
+    let log = stderr(&again);
+    assert!(
+        log.contains("0 blobs uploaded") && log.contains("4 already present"),
+        "{log}"
+    );
+
+    // Another repository on the same registry: blobs are mounted.
+    let other = format!("{}/other/copy:2", reg.host());
+    let mounted = run(&mut kiln_cmd(&fx.cache(), &["push", &dest, &other]));
+    assert_eq!(assert_ok(&mounted, "kiln push to another repo"), digest);
+    let log = stderr(&mounted);
+    assert!(
+        log.contains("0 blobs uploaded") && log.contains("4 mounted"),
+        "{log}"
+    );
+    assert_eq!(skopeo_digest(&other), digest);
+}
+
+#[test]
+fn output_type_registry_pushes_and_type_image_only_names() {
+    if !registry_available(false) || !require_tool("skopeo") {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let fx = Fixture::new();
+    fx.write(&[
+        ("a.txt", "a\n"),
+        ("Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"),
+    ]);
+    let dest = format!("{}/viaoutput:latest", reg.host());
+    let ctx = fx.ctx();
+    let digest = kiln_ok(
+        &fx.cache(),
+        &[
+            "build",
+            "--progress=quiet",
+            "--output",
+            &format!("type=registry,name={dest}"),
+            ctx.to_str().unwrap(),
+        ],
+    )
+    .trim()
+    .to_string();
+    assert_eq!(skopeo_digest(&dest), digest);
+
+    // type=image without push names the image locally, pushes nothing.
+    let local = format!("{}/notpushed:1", reg.host());
+    kiln_ok(
+        &fx.cache(),
+        &[
+            "build",
+            "--progress=quiet",
+            "--output",
+            &format!("type=image,name={local}"),
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let images = kiln_ok(&fx.cache(), &["images"]);
+    assert!(images.contains(&local), "{images}");
+    let out = run(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{local}"),
+    ]));
+    assert!(!out.status.success(), "type=image alone must not push");
+}
+
+#[test]
+fn htpasswd_registry_needs_the_right_credentials() {
+    if !registry_available(true) || !require_tool("skopeo") {
+        return;
+    }
+    let reg = TestRegistry::start_with_auth("kiln", "s3cret");
+    let fx = Fixture::new();
+    fx.write(&[
+        ("a.txt", "auth\n"),
+        ("Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"),
+    ]);
+    let dest = format!("{}/private:1", reg.host());
+    let ctx = fx.ctx();
+    let build = |user: Option<(&str, &str)>| {
+        let mut cmd = kiln_cmd(
+            &fx.cache(),
+            &[
+                "build",
+                "--progress=plain",
+                "-t",
+                &dest,
+                "--push",
+                ctx.to_str().unwrap(),
+            ],
+        );
+        cmd.env_remove("KILN_REGISTRY_USER")
+            .env_remove("KILN_REGISTRY_PASSWORD");
+        if let Some((u, p)) = user {
+            cmd.env("KILN_REGISTRY_USER", u)
+                .env("KILN_REGISTRY_PASSWORD", p);
+        }
+        run(&mut cmd)
+    };
+    let wrong = build(Some(("kiln", "wrong")));
+    let err = assert_failed_cleanly(&wrong, "push with a wrong password");
+    assert!(
+        err.contains(&format!("authentication failed for {}", reg.host())),
+        "{err}"
+    );
+    let anon = build(None);
+    let err = assert_failed_cleanly(&anon, "anonymous push");
+    assert!(err.contains("authentication failed"), "{err}");
+
+    let ok = build(Some(("kiln", "s3cret")));
+    let digest = assert_ok(&ok, "push with the right password");
+    let out = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        "kiln:s3cret",
+        &format!("docker://{dest}"),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["Digest"], digest);
+}
+
+#[test]
+fn unreachable_registry_and_unknown_name_are_clear_errors() {
+    let fx = Fixture::new();
+    fx.write(&[
+        ("a.txt", "down\n"),
+        ("Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"),
+    ]);
+    let port = free_port();
+    let dest = format!("127.0.0.1:{port}/down:1");
+    let ctx = fx.ctx();
+    kiln_ok(
+        &fx.cache(),
+        &["build", "--progress=quiet", "-t", &dest, ctx.to_str().unwrap()],
+    );
+    let out = run(&mut kiln_cmd(&fx.cache(), &["push", &dest]));
+    let err = assert_failed_cleanly(&out, "push to a registry that is down");
+    assert!(
+        err.contains(&format!("registry 127.0.0.1:{port} is unreachable")),
+        "{err}"
+    );
+
+    let err = kiln_err(&fx.cache(), &["push", "never/built:1"]);
+    assert!(err.contains("no image named never/built:1"), "{err}");
+    let err = kiln_err(
+        &fx.cache(),
+        &["build", "--push", "--progress=quiet", ctx.to_str().unwrap()],
+    );
+    assert!(err.contains("--push needs an image name"), "{err}");
+}

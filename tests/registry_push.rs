@@ -4,6 +4,7 @@
 mod common;
 
 use common::registry::{free_port, registry_available, TestRegistry};
+use common::image::Fixture;
 use common::*;
 use std::path::Path;
 use std::process::{Command, Output};

@@ -84,33 +84,18 @@ impl TestRegistry {
                 .stderr(log)
                 .spawn()
                 .expect("start docker-registry");
-            let mut reg = TestRegistry { child, port, dir };
-            match reg.wait_ready(Duration::from_secs(20)) {
-                Ok(()) => return reg,
+            let mut child = child;
+            match wait_ready(&mut child, port, Duration::from_secs(20)) {
+                Ok(()) => return TestRegistry { child, port, dir },
                 Err(e) => {
-                    last_err = format!("{e}; log:\n{}", reg.log());
-                    // Drop kills it; try another port.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log = std::fs::read_to_string(dir.path().join("registry.log"));
+                    last_err = format!("{e}; log:\n{}", log.unwrap_or_default());
                 }
             }
         }
         panic!("test registry did not start: {last_err}");
-    }
-
-    /// Polls `GET /v2/` until it answers 200 (open) or 401 (auth).
-    fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("registry exited with {status}"));
-            }
-            if let Some(code) = http_status(self.port, "/v2/") {
-                if code == 200 || code == 401 {
-                    return Ok(());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Err("timed out waiting for /v2/".into())
     }
 
     pub fn port(&self) -> u16 {
@@ -138,6 +123,23 @@ impl Drop for TestRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Polls `GET /v2/` until it answers 200 (open) or 401 (auth).
+fn wait_ready(child: &mut Child, port: u16, limit: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("registry exited with {status}"));
+        }
+        if let Some(code) = http_status(port, "/v2/") {
+            if code == 200 || code == 401 {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("timed out waiting for /v2/".into())
 }
 
 /// The status code of a plain `GET path` on 127.0.0.1:port, or None when

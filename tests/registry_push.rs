@@ -283,3 +283,64 @@ fn unreachable_registry_and_unknown_name_are_clear_errors() {
     );
     assert!(err.contains("--push needs an image name"), "{err}");
 }
+
+#[test]
+fn an_image_index_pushes_its_manifests_first_by_digest() {
+    use kiln::registry::push::{push_image, PushOptions};
+    if !registry_available(false) || !require_tool("skopeo") {
+        return;
+    }
+    let reg = TestRegistry::start();
+    let fx = Fixture::new();
+    fx.write(&[
+        ("a.txt", "index\n"),
+        ("Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"),
+    ]);
+    let ctx = fx.ctx();
+    let manifest_digest = kiln_ok(
+        &fx.cache(),
+        &["build", "--progress=quiet", ctx.to_str().unwrap()],
+    )
+    .trim()
+    .to_string();
+    let store = kiln::store::BlobStore::open(&fx.cache()).unwrap();
+    let digest: kiln::digest::Digest = manifest_digest.parse().unwrap();
+    let manifest_bytes = store.read(&digest).unwrap();
+    let index: kiln::oci::image::Index = serde_json::from_value(serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest_bytes.len(),
+            "platform": {"architecture": "amd64", "os": "linux"}
+        }]
+    }))
+    .unwrap();
+    let index_bytes = kiln::oci::config::canonical_json(&index).unwrap();
+    let index_digest = store.put_bytes(&index_bytes).unwrap();
+
+    let dest = format!("{}/multi:1", reg.host());
+    let report = push_image(&store, &index_digest, &dest, &PushOptions::default()).unwrap();
+    assert_eq!(report.manifests, 2, "{report:?}");
+    assert_eq!(report.uploaded, 2, "config and one layer: {report:?}");
+    assert_eq!(report.manifest_digest.as_ref(), Some(&index_digest));
+
+    let raw = |reference: &str| {
+        run_ok(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ]))
+    };
+    assert_eq!(raw(&dest).as_bytes(), &index_bytes[..], "index bytes kept");
+    assert_eq!(
+        raw(&format!("{}/multi@{manifest_digest}", reg.host())).as_bytes(),
+        &manifest_bytes[..],
+        "image manifest pushed by digest"
+    );
+    // Again: everything is present, nothing is uploaded.
+    let report = push_image(&store, &index_digest, &dest, &PushOptions::default()).unwrap();
+    assert_eq!((report.uploaded, report.skipped), (0, 2), "{report:?}");
+}

@@ -89,7 +89,13 @@ fn push(cache_dir: &std::path::Path, args: &PushArgs) -> Result<crate::registry:
     if dest != name {
         opts.mount_from.push(name.clone());
     }
-    push_image(&store, &digest, &dest, &opts).with_context(|| format!("pushing {name} to {dest}"))
+    push_image(&store, &digest, &dest, &opts).with_context(|| {
+        if dest == name {
+            format!("pushing {name}")
+        } else {
+            format!("pushing {name} to {dest}")
+        }
+    })
 }
 
 fn prune_options(args: PruneArgs) -> Result<crate::store::prune::PruneOptions> {

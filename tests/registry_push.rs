@@ -3,13 +3,14 @@
 
 mod common;
 
-use common::registry::{free_port, registry_available, TestRegistry};
 use common::image::Fixture;
+use common::registry::{free_port, registry_available, TestRegistry};
 use common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const DOCKERFILE: &str = "FROM scratch\nCOPY hello.txt /hello.txt\nCOPY big.bin /big.bin\nRUN echo built > /built.txt\n";
+const DOCKERFILE: &str =
+    "FROM scratch\nCOPY hello.txt /hello.txt\nCOPY big.bin /big.bin\nRUN echo built > /built.txt\n";
 
 /// A context with a small file and an incompressible 10 MiB one, so one
 /// layer is larger than the chunked-upload threshold.
@@ -29,7 +30,8 @@ fn context(fx: &Fixture) {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("start {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"))
 }
 
 fn stderr(o: &Output) -> String {
@@ -37,7 +39,12 @@ fn stderr(o: &Output) -> String {
 }
 
 fn assert_ok(o: &Output, what: &str) -> String {
-    assert!(o.status.success(), "{what} failed ({}):\n{}", o.status, stderr(o));
+    assert!(
+        o.status.success(),
+        "{what} failed ({}):\n{}",
+        o.status,
+        stderr(o)
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -266,7 +273,13 @@ fn unreachable_registry_and_unknown_name_are_clear_errors() {
     let ctx = fx.ctx();
     kiln_ok(
         &fx.cache(),
-        &["build", "--progress=quiet", "-t", &dest, ctx.to_str().unwrap()],
+        &[
+            "build",
+            "--progress=quiet",
+            "-t",
+            &dest,
+            ctx.to_str().unwrap(),
+        ],
     );
     let out = run(&mut kiln_cmd(&fx.cache(), &["push", &dest]));
     let err = assert_failed_cleanly(&out, "push to a registry that is down");

@@ -147,7 +147,10 @@ impl OutputSpec {
                 tar,
                 name,
             }),
-            "docker" if !tar => Err("type=docker is always a tar archive; use type=oci,tar=false for a directory".into()),
+            "docker" if !tar => Err(
+                "type=docker is always a tar archive; use type=oci,tar=false for a directory"
+                    .into(),
+            ),
             "docker" => Ok(OutputSpec::Docker {
                 dest: need_dest(dest)?,
                 tar,
@@ -245,7 +248,9 @@ mod tests {
                 insecure: true
             }
         );
-        assert!(OutputSpec::parse("type=registry").unwrap_err().contains("name"));
+        assert!(OutputSpec::parse("type=registry")
+            .unwrap_err()
+            .contains("name"));
         assert!(OutputSpec::parse("type=oci,dest=x,push=true").is_err());
         assert!(OutputSpec::parse("type=image,name=x,push=perhaps").is_err());
     }

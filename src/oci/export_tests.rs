@@ -72,7 +72,7 @@ fn spec(s: &str) -> OutputSpec {
             dest,
             tar,
         },
-        Cli::Local { .. } => panic!("not an image output: {s}"),
+        Cli::Local { .. } | Cli::Image { .. } => panic!("not an archive output: {s}"),
     }
 }
 

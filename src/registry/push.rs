@@ -50,7 +50,9 @@ pub enum PushError {
         what: String,
         detail: String,
     },
-    #[error("registry {registry} reports digest {actual} for {reference}, but kiln pushed {expected}")]
+    #[error(
+        "registry {registry} reports digest {actual} for {reference}, but kiln pushed {expected}"
+    )]
     DigestMismatch {
         registry: String,
         reference: String,
@@ -356,12 +358,11 @@ impl<'a> Pusher<'a> {
         media_type: &str,
     ) -> Result<()> {
         let body = bytes::Bytes::from(bytes);
-        let content_type = http::HeaderValue::from_str(media_type).map_err(|e| {
-            PushError::BadManifest {
+        let content_type =
+            http::HeaderValue::from_str(media_type).map_err(|e| PushError::BadManifest {
                 digest: digest.clone(),
                 why: format!("media type {media_type:?}: {e}"),
-            }
-        })?;
+            })?;
         self.retry(&format!("pushing manifest {digest}"), || {
             self.client
                 .push_manifest_raw(target, body.clone(), content_type.clone())
@@ -579,10 +580,21 @@ mod tests {
 
     #[test]
     fn loopback_registries_are_recognised() {
-        for r in ["127.0.0.1:5000", "localhost", "localhost:80", "[::1]:5000", "127.1.2.3"] {
+        for r in [
+            "127.0.0.1:5000",
+            "localhost",
+            "localhost:80",
+            "[::1]:5000",
+            "127.1.2.3",
+        ] {
             assert!(is_loopback_registry(r), "{r}");
         }
-        for r in ["index.docker.io", "10.0.0.1:5000", "example.com:443", "[2001:db8::1]:5000"] {
+        for r in [
+            "index.docker.io",
+            "10.0.0.1:5000",
+            "example.com:443",
+            "[2001:db8::1]:5000",
+        ] {
             assert!(!is_loopback_registry(r), "{r}");
         }
     }
@@ -591,7 +603,11 @@ mod tests {
     fn media_type_comes_from_the_json_or_its_shape() {
         let d = Digest::of(b"x");
         assert_eq!(
-            manifest_media_type(&d, br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#).unwrap(),
+            manifest_media_type(
+                &d,
+                br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#
+            )
+            .unwrap(),
             MEDIA_INDEX
         );
         assert_eq!(
@@ -614,7 +630,12 @@ mod tests {
             PushError::Auth { .. }
         ));
         assert!(matches!(
-            classify("r", "x", "w", e(404, r#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#)),
+            classify(
+                "r",
+                "x",
+                "w",
+                e(404, r#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#)
+            ),
             PushError::NameUnknown { .. }
         ));
         assert!(is_transient(&e(503, "")));

@@ -325,10 +325,20 @@ fn the_same_steps_give_the_same_digest_with_a_fresh_cache() {
         );
         out.trim().lines().last().unwrap().to_string()
     };
+    let null_was_device = is_char_device("/dev/null");
     let a = digest(&fx.tmp.path().join("cache-a"));
     let b = digest(&fx.tmp.path().join("cache-b"));
     assert_eq!(a, b);
     assert!(a.starts_with("sha256:"), "{a}");
+    // The export wrote into the device; it did not rename a file over it.
+    if null_was_device {
+        assert!(is_char_device("/dev/null"), "/dev/null was replaced");
+    }
+}
+
+fn is_char_device(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device())
 }
 
 #[test]

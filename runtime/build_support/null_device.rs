@@ -1,5 +1,7 @@
 //! Why a nested `cargo build` can fail on a machine whose `/dev/null` is a
-//! regular file (seen in this project's CI containers).
+//! regular file (seen on this project's machines: a test exported an image
+//! to `dest=/dev/null` and the exporter renamed its archive over the device;
+//! the exporter now writes into devices instead).
 //!
 //! cargo asks rustc about a target with `rustc - --print=cfg …`, stdin opened
 //! from `/dev/null`. Build-script probes (anyhow, thiserror, …) send their

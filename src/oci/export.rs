@@ -229,6 +229,18 @@ fn write_atomically(dest: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>
         path: dest.to_path_buf(),
         source,
     };
+    // A device, fifo or socket (`dest=/dev/null`, a pipe to another
+    // program) is written to, never renamed over: replacing /dev/null with
+    // a regular file would break every program on the machine.
+    if let Ok(meta) = fs::metadata(dest) {
+        if !meta.is_file() && !meta.is_dir() {
+            let file = fs::OpenOptions::new().write(true).open(dest).map_err(ioe)?;
+            let mut out = BufWriter::new(file);
+            fill(&mut out)?;
+            out.flush().map_err(ioe)?;
+            return Ok(());
+        }
+    }
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

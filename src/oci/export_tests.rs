@@ -251,3 +251,39 @@ fn umoci_unpacks_the_layout() {
         b"hello\n"
     );
 }
+
+#[test]
+fn an_archive_to_a_fifo_is_written_through_it_not_renamed_over_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let f = fixture();
+    let regular = f.dir.join("regular.tar");
+    export(
+        &f.store,
+        &f.image,
+        None,
+        &spec(&format!("type=oci,dest={}", regular.display())),
+        0,
+    )
+    .unwrap();
+    let fifo = f.dir.join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    export(
+        &f.store,
+        &f.image,
+        None,
+        &spec(&format!("type=oci,dest={}", fifo.display())),
+        0,
+    )
+    .unwrap();
+    // Checked first: had the export renamed a file over the fifo, the
+    // reader would wait for a writer forever.
+    let meta = std::fs::symlink_metadata(&fifo).unwrap();
+    assert!(meta.file_type().is_fifo(), "the fifo was replaced");
+    let through_pipe = reader.join().unwrap();
+    assert_eq!(through_pipe, std::fs::read(&regular).unwrap());
+}

@@ -13,5 +13,6 @@ pub mod dockerfile;
 pub mod exec;
 pub mod oci;
 pub mod plan;
+pub mod registry;
 pub mod snapshot;
 pub mod store;

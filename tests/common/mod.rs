@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod image;
+pub mod pull_registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -95,7 +95,10 @@ fn ok(out: &Output) {
 
 fn err(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "kiln unexpectedly succeeded:\n{stderr}");
+    assert!(
+        !out.status.success(),
+        "kiln unexpectedly succeeded:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "kiln panicked:\n{stderr}");
     stderr
 }
@@ -128,17 +131,33 @@ fn from_a_pushed_image_copy_and_run_then_offline_rebuild_by_digest() {
     );
     ok(&build(&s, &cache, &dc, &dockerfile, "out1", &[]));
     let img = Image::open(&s.path("out1"));
-    assert_eq!(file_in(&img, "copied").as_deref(), Some("hello from the registry\n"));
-    assert_eq!(file_in(&img, "seen").as_deref(), Some("hello from the registry\n"));
+    assert_eq!(
+        file_in(&img, "copied").as_deref(),
+        Some("hello from the registry\n")
+    );
+    assert_eq!(
+        file_in(&img, "seen").as_deref(),
+        Some("hello from the registry\n")
+    );
 
     // The first stage as the final image keeps the base layer byte for byte.
     let dockerfile1 = format!("FROM {host}/kiln/base:1\nRUN cat /file > /seen\n");
     ok(&build(&s, &cache, &dc, &dockerfile1, "out2", &[]));
     let img = Image::open(&s.path("out2"));
-    assert_eq!(img.layer_blobs[0], base.layer_blobs[0], "base layer kept byte for byte");
-    assert_eq!(img.manifest["layers"][0]["digest"], base.manifest["layers"][0]["digest"]);
+    assert_eq!(
+        img.layer_blobs[0], base.layer_blobs[0],
+        "base layer kept byte for byte"
+    );
+    assert_eq!(
+        img.manifest["layers"][0]["digest"],
+        base.manifest["layers"][0]["digest"]
+    );
     assert_eq!(img.layer_blobs.len(), 2);
-    assert!(reg.log().contains("/v2/kiln/base/manifests/1"), "{}", reg.log());
+    assert!(
+        reg.log().contains("/v2/kiln/base/manifests/1"),
+        "{}",
+        reg.log()
+    );
 
     // Registry gone: the digest-pinned reference resolves from the store.
     let digest = layout_manifest(&s.path("base-layout"))["digest"]
@@ -161,8 +180,18 @@ fn build_context_docker_image_and_index_platform_selection() {
         return;
     }
     let s = Scratch::new();
-    let amd = base_layout(&s, "amd", &[("arch", "amd64\n")], &["--platform", "linux/amd64"]);
-    let arm = base_layout(&s, "arm", &[("arch", "arm64\n")], &["--platform", "linux/arm64"]);
+    let amd = base_layout(
+        &s,
+        "amd",
+        &[("arch", "amd64\n")],
+        &["--platform", "linux/amd64"],
+    );
+    let arm = base_layout(
+        &s,
+        "arm",
+        &[("arch", "arm64\n")],
+        &["--platform", "linux/arm64"],
+    );
     assert_eq!(arm.config["architecture"], "arm64");
     // One layout holding an index of both, as `docker buildx` would push.
     let multi = s.path("multi-layout");
@@ -188,7 +217,11 @@ fn build_context_docker_image_and_index_platform_selection() {
     .unwrap();
     let index_digest = format!("sha256:{}", sha256_hex(&index));
     std::fs::write(multi.join("blobs/sha256").join(&index_digest[7..]), &index).unwrap();
-    std::fs::write(multi.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        multi.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     std::fs::write(
         multi.join("index.json"),
         serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{
@@ -205,15 +238,35 @@ fn build_context_docker_image_and_index_platform_selection() {
 
     let df = "FROM base\nRUN cat /arch > /picked\n";
     let ctx_arg = format!("base=docker-image://{host}/kiln/multi:v1");
-    for (platform, want, layer) in [("linux/arm64", "arm64\n", &arm), ("linux/amd64", "amd64\n", &amd)] {
+    for (platform, want, layer) in [
+        ("linux/arm64", "arm64\n", &arm),
+        ("linux/amd64", "amd64\n", &amd),
+    ] {
         let out = format!("out-{}", want.trim());
-        ok(&build(&s, &cache, &dc, df, &out, &["--build-context", &ctx_arg, "--platform", platform]));
+        ok(&build(
+            &s,
+            &cache,
+            &dc,
+            df,
+            &out,
+            &["--build-context", &ctx_arg, "--platform", platform],
+        ));
         let img = Image::open(&s.path(&out));
         assert_eq!(file_in(&img, "picked").as_deref(), Some(want), "{platform}");
         assert_eq!(img.layer_blobs[0], layer.layer_blobs[0], "{platform}");
     }
-    let e = err(&build(&s, &cache, &dc, df, "out-x", &["--build-context", &ctx_arg, "--platform", "linux/s390x"]));
-    assert!(e.contains("linux/s390x") && e.contains("linux/arm64"), "{e}");
+    let e = err(&build(
+        &s,
+        &cache,
+        &dc,
+        df,
+        "out-x",
+        &["--build-context", &ctx_arg, "--platform", "linux/s390x"],
+    ));
+    assert!(
+        e.contains("linux/s390x") && e.contains("linux/arm64"),
+        "{e}"
+    );
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -223,14 +276,22 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn login(cache: &Path, dc: &Path, host: &str, user: &str, pass: &str) -> Output {
     use std::io::Write;
-    let mut child = kiln_cmd(cache, &["login", "--username", user, "--password-stdin", host])
-        .env("DOCKER_CONFIG", dc)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+    let mut child = kiln_cmd(
+        cache,
+        &["login", "--username", user, "--password-stdin", host],
+    )
+    .env("DOCKER_CONFIG", dc)
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{pass}\n").as_bytes())
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{pass}\n").as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -243,7 +304,12 @@ fn authentication_config_login_and_logout() {
     base_layout(&s, "base", &[("file", "secret base\n")], &[]);
     let reg = TestRegistry::start_with_auth("kiln", "s3cret");
     assert_eq!(reg.v2_status(), Some(401));
-    reg.push_layout(&s.path("base-layout"), "priv/base", "1", Some(("kiln", "s3cret")));
+    reg.push_layout(
+        &s.path("base-layout"),
+        "priv/base",
+        "1",
+        Some(("kiln", "s3cret")),
+    );
     let host = reg.host.clone();
     let df = format!("FROM {host}/priv/base:1\nRUN cat /file > /seen\n");
     let cache = s.path("cache");
@@ -252,7 +318,10 @@ fn authentication_config_login_and_logout() {
     let anon = s.path("anon");
     std::fs::create_dir_all(&anon).unwrap();
     let e = err(&build(&s, &cache, &anon, &df, "o1", &[]));
-    assert!(e.contains(&host) && e.contains("authentication failed"), "{e}");
+    assert!(
+        e.contains(&host) && e.contains("authentication failed"),
+        "{e}"
+    );
 
     // Wrong credentials in config.json.
     let wrong = s.path("wrong");
@@ -267,7 +336,10 @@ fn authentication_config_login_and_logout() {
     )
     .unwrap();
     let e = err(&build(&s, &cache, &wrong, &df, "o2", &[]));
-    assert!(e.contains(&host) && e.contains("authentication failed"), "{e}");
+    assert!(
+        e.contains(&host) && e.contains("authentication failed"),
+        "{e}"
+    );
     assert!(e.contains("refused the credentials"), "{e}");
 
     // Right credentials in config.json.
@@ -280,7 +352,10 @@ fn authentication_config_login_and_logout() {
     )
     .unwrap();
     ok(&build(&s, &cache, &right, &df, "o3", &[]));
-    assert_eq!(file_in(&Image::open(&s.path("o3")), "seen").as_deref(), Some("secret base\n"));
+    assert_eq!(
+        file_in(&Image::open(&s.path("o3")), "seen").as_deref(),
+        Some("secret base\n")
+    );
 
     // kiln login: wrong password refused and nothing stored.
     let dc = s.path("login");
@@ -289,8 +364,13 @@ fn authentication_config_login_and_logout() {
     let cache2 = s.path("cache2");
     let out = login(&cache2, &dc, &host, "kiln", "bad");
     let e = err(&out);
-    assert!(e.contains("authentication failed") && e.contains(&host), "{e}");
-    assert!(!std::fs::read_to_string(dc.join("config.json")).unwrap().contains("auths"));
+    assert!(
+        e.contains("authentication failed") && e.contains(&host),
+        "{e}"
+    );
+    assert!(!std::fs::read_to_string(dc.join("config.json"))
+        .unwrap()
+        .contains("auths"));
     // Right password: stored (0600, other keys kept), and builds work.
     ok(&login(&cache2, &dc, &host, "kiln", "s3cret"));
     let text = std::fs::read_to_string(dc.join("config.json")).unwrap();
@@ -298,14 +378,22 @@ fn authentication_config_login_and_logout() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dc.join("config.json")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dc.join("config.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     ok(&build(&s, &cache2, &dc, &df, "o4", &[]));
     // Logout: the next build (fresh cache, so it must pull) is refused.
-    let out = kiln_cmd(&cache2, &["logout", &host]).env("DOCKER_CONFIG", &dc).output().unwrap();
+    let out = kiln_cmd(&cache2, &["logout", &host])
+        .env("DOCKER_CONFIG", &dc)
+        .output()
+        .unwrap();
     ok(&out);
-    assert!(!std::fs::read_to_string(dc.join("config.json")).unwrap().contains(&host));
+    assert!(!std::fs::read_to_string(dc.join("config.json"))
+        .unwrap()
+        .contains(&host));
     let e = err(&build(&s, &s.path("cache3"), &dc, &df, "o5", &[]));
     assert!(e.contains("authentication failed"), "{e}");
 }
@@ -319,7 +407,10 @@ fn a_tampered_layer_in_the_registry_is_refused() {
     let base = base_layout(&s, "base", &[("file", "original content\n")], &[]);
     let reg = TestRegistry::start();
     reg.push_layout(&s.path("base-layout"), "kiln/t", "1", None);
-    let layer = base.manifest["layers"][0]["digest"].as_str().unwrap().to_string();
+    let layer = base.manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let data = reg.blob_data(&layer);
     let mut bytes = std::fs::read(&data).expect("layer data in the registry storage");
     let n = bytes.len();
@@ -361,7 +452,14 @@ fn non_loopback_registries_are_not_contacted_over_http_unless_listed() {
         "no HTTP request reached the registry:\n{}",
         reg.log()
     );
-    ok(&build(&s, &s.path("c2"), &dc, &df, "o2", &["--insecure-registry", &reg.host]));
+    ok(&build(
+        &s,
+        &s.path("c2"),
+        &dc,
+        &df,
+        "o2",
+        &["--insecure-registry", &reg.host],
+    ));
 }
 
 #[test]
@@ -372,7 +470,14 @@ fn unknown_images_and_bad_references_fail_clearly() {
     let s = Scratch::new();
     let reg = TestRegistry::start();
     let dc = s.docker_config();
-    let e = err(&build(&s, &s.path("c"), &dc, &format!("FROM {}/no/such:1\n", reg.host), "o", &[]));
+    let e = err(&build(
+        &s,
+        &s.path("c"),
+        &dc,
+        &format!("FROM {}/no/such:1\n", reg.host),
+        "o",
+        &[],
+    ));
     assert!(e.contains("no/such") && e.contains(&reg.host), "{e}");
     let e = err(&build(&s, &s.path("c"), &dc, "FROM Bad_Ref\n", "o", &[]));
     assert!(e.contains("invalid image reference"), "{e}");

@@ -102,7 +102,10 @@ fn login(args: LoginArgs) -> Result<ExitCode> {
         docker_config: None,
     };
     let path = crate::registry::login::login(&host, &username, password, &opts)?;
-    eprintln!("Login Succeeded (credentials for {host} stored in {})", path.display());
+    eprintln!(
+        "Login Succeeded (credentials for {host} stored in {})",
+        path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -84,7 +84,13 @@ impl<'a> ExternalImages<'a> {
     /// Blobs are imported into the blob store, digests verified.
     pub fn image(&self, name: &str, platform: &Platform) -> Result<BaseImage> {
         let key = (name.to_string(), platform.clone());
-        let slot = self.resolved.lock().unwrap().entry(key).or_default().clone();
+        let slot = self
+            .resolved
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_default()
+            .clone();
         let mut slot = slot.lock().unwrap();
         if let Some(image) = slot.as_ref() {
             return Ok(image.clone());

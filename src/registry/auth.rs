@@ -150,7 +150,12 @@ impl DockerConfig {
             path: self.path.clone(),
             what: format!("auths entry for {host}: {what}"),
         };
-        let field = |k: &str| entry.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let field = |k: &str| {
+            entry
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
         if let Some(auth) = field("auth") {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(auth.trim())
@@ -177,7 +182,8 @@ impl DockerConfig {
     /// other key naming the same registry).
     pub fn set_auth(&mut self, host: &str, username: &str, password: &str) {
         self.remove_auth(host);
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+        let auth =
+            base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
         let auths = self
             .json
             .entry("auths")
@@ -246,7 +252,10 @@ fn run_helper(
         server: server.into(),
         what,
     };
-    if helper.is_empty() || !helper.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    if helper.is_empty()
+        || !helper
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     {
         return Err(err("invalid helper name".into()));
     }
@@ -270,7 +279,11 @@ fn run_helper(
         .map_err(|e| err(format!("waiting for it: {e}")))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
-        let msg = format!("{} {}", stdout.trim(), String::from_utf8_lossy(&out.stderr).trim());
+        let msg = format!(
+            "{} {}",
+            stdout.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
         // The helpers' protocol for "nothing stored for this server".
         if msg.contains("credentials not found") {
             return Ok(Credentials::Anonymous);
@@ -288,7 +301,8 @@ fn run_helper(
         .map_err(|e| err(format!("output is not the expected JSON: {e}")))?;
     if parsed.username == "<token>" {
         return Err(err(
-            "returned an identity token, which kiln cannot use yet; store a username and password".into(),
+            "returned an identity token, which kiln cannot use yet; store a username and password"
+                .into(),
         ));
     }
     if parsed.username.is_empty() && parsed.secret.is_empty() {
@@ -331,11 +345,23 @@ mod tests {
             }}"#,
         );
         assert_eq!(c.credentials("docker.io").unwrap(), basic("hub", "secret"));
-        assert_eq!(c.credentials("index.docker.io").unwrap(), basic("hub", "secret"));
-        assert_eq!(c.credentials("localhost:5000").unwrap(), basic("user", "pass"));
+        assert_eq!(
+            c.credentials("index.docker.io").unwrap(),
+            basic("hub", "secret")
+        );
+        assert_eq!(
+            c.credentials("localhost:5000").unwrap(),
+            basic("user", "pass")
+        );
         assert_eq!(c.credentials("ghcr.io").unwrap(), basic("g", "p:w"));
-        assert_eq!(c.credentials("empty.example").unwrap(), Credentials::Anonymous);
-        assert_eq!(c.credentials("localhost:5001").unwrap(), Credentials::Anonymous);
+        assert_eq!(
+            c.credentials("empty.example").unwrap(),
+            Credentials::Anonymous
+        );
+        assert_eq!(
+            c.credentials("localhost:5001").unwrap(),
+            Credentials::Anonymous
+        );
     }
 
     #[test]
@@ -366,8 +392,14 @@ mod tests {
         assert_eq!(c.credentials("r.io").unwrap(), basic("new", "pw"));
         assert_eq!(c.credentials("o.io").unwrap(), basic("x", "y"));
         let text = std::fs::read_to_string(&c.path).unwrap();
-        assert!(text.contains("proxies") && text.contains(DOCKER_HUB_KEY), "{text}");
-        assert!(!text.contains("https://r.io/v1/"), "old key replaced: {text}");
+        assert!(
+            text.contains("proxies") && text.contains(DOCKER_HUB_KEY),
+            "{text}"
+        );
+        assert!(
+            !text.contains("https://r.io/v1/"),
+            "old key replaced: {text}"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -438,15 +470,29 @@ esac
         let failing = c.credentials("failing.io");
         let missing = c.credentials("missing.io");
         assert_eq!(helped.unwrap(), basic("hu", "hs"));
-        assert_eq!(hub.unwrap(), basic("dock", "er"), "credsStore used for Docker Hub");
-        assert_eq!(plain.unwrap(), basic("user", "pass"), "auths before credsStore");
+        assert_eq!(
+            hub.unwrap(),
+            basic("dock", "er"),
+            "credsStore used for Docker Hub"
+        );
+        assert_eq!(
+            plain.unwrap(),
+            basic("user", "pass"),
+            "auths before credsStore"
+        );
         assert_eq!(unknown.unwrap(), Credentials::Anonymous);
         let e = broken.unwrap_err().to_string();
-        assert!(e.contains("docker-credential-test") && e.contains("JSON"), "{e}");
+        assert!(
+            e.contains("docker-credential-test") && e.contains("JSON"),
+            "{e}"
+        );
         let e = failing.unwrap_err().to_string();
         assert!(e.contains("boom") && e.contains("failing.io"), "{e}");
         let e = missing.unwrap_err().to_string();
-        assert!(e.contains("docker-credential-nonexistent-kiln-helper"), "{e}");
+        assert!(
+            e.contains("docker-credential-nonexistent-kiln-helper"),
+            "{e}"
+        );
     }
 
     #[test]

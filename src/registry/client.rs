@@ -247,7 +247,8 @@ pub fn is_transient(e: &OciDistributionError) -> bool {
                 || r.is_timeout()
                 || r.is_body()
                 || r.is_request()
-                || r.status().is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
+                || r.status()
+                    .is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
         }
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
         OciDistributionError::RegistryError { envelope, .. } => envelope
@@ -266,7 +267,13 @@ mod tests {
     #[test]
     fn http_only_for_loopback_or_listed_hosts() {
         let none: Vec<String> = vec![];
-        for ok in ["localhost", "localhost:5000", "127.0.0.1:1234", "[::1]:5000", "LOCALHOST"] {
+        for ok in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:1234",
+            "[::1]:5000",
+            "LOCALHOST",
+        ] {
             assert!(allows_http(ok, &none), "{ok}");
         }
         for no in [
@@ -280,10 +287,16 @@ mod tests {
         }
         let listed = vec!["reg.lan:5000".to_string(), "other.lan".into()];
         assert!(allows_http("reg.lan:5000", &listed));
-        assert!(!allows_http("reg.lan:5001", &listed), "a listed port is that port only");
+        assert!(
+            !allows_http("reg.lan:5001", &listed),
+            "a listed port is that port only"
+        );
         assert!(!allows_http("reg.lan", &listed));
         assert!(allows_http("other.lan", &listed));
-        assert!(allows_http("other.lan:8080", &listed), "a listed host allows any port");
+        assert!(
+            allows_http("other.lan:8080", &listed),
+            "a listed host allows any port"
+        );
         assert!(allows_http("x.lan:1", &["http://x.lan:1/".to_string()]));
     }
 

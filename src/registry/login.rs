@@ -27,7 +27,11 @@ pub fn registry_host(arg: &str) -> Result<String, LoginError> {
         .strip_prefix("https://")
         .or_else(|| arg.strip_prefix("http://"))
         .unwrap_or(arg);
-    let host = rest.split('/').next().unwrap_or_default().to_ascii_lowercase();
+    let host = rest
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     if host.is_empty()
         || !host
             .bytes()
@@ -154,12 +158,17 @@ fn verify(
                 .await
                 .map_err(|e| unreachable(format!("GET {url}: {e}")))?
         };
-        match res.status() {
-            s if s.is_success() => Ok(()),
-            s @ (reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN) => Err(
-                rejected(format!("the registry refused the credentials for {username:?} ({s})")),
-            ),
-            s => Err(unreachable(format!("checking the credentials: {s}"))),
+        let status = res.status();
+        if status.is_success() {
+            Ok(())
+        } else if status == reqwest::StatusCode::UNAUTHORIZED
+            || status == reqwest::StatusCode::FORBIDDEN
+        {
+            Err(rejected(format!(
+                "the registry refused the credentials for {username:?} ({status})"
+            )))
+        } else {
+            Err(unreachable(format!("checking the credentials: {status}")))
         }
     })
 }
@@ -214,7 +223,10 @@ mod tests {
             r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a:pull""#,
         );
         assert_eq!(c.scheme, "Bearer");
-        assert_eq!(c.params[0], ("realm".into(), "https://auth.docker.io/token".into()));
+        assert_eq!(
+            c.params[0],
+            ("realm".into(), "https://auth.docker.io/token".into())
+        );
         assert_eq!(c.params[1], ("service".into(), "registry.docker.io".into()));
         assert_eq!(c.params.len(), 3);
         let c = Challenge::parse(r#"Basic realm="Registry Realm""#);

@@ -203,9 +203,7 @@ impl Puller<'_> {
             Ok(body.to_vec())
         })?;
         if bytes.len() as u64 > MAX_JSON_BLOB {
-            return Err(self.invalid(format!(
-                "manifest is larger than {MAX_JSON_BLOB} bytes"
-            )));
+            return Err(self.invalid(format!("manifest is larger than {MAX_JSON_BLOB} bytes")));
         }
         let got = Digest::of(&bytes);
         if let Some(want) = reference.digest() {
@@ -280,11 +278,11 @@ impl Puller<'_> {
         }
         let reference = self.reference.with_digest(d);
         let bytes = self.conn()?.retry(&format!("fetching {what} {d}"), |c| {
-            let (body, _) =
-                c.block_on(
-                    c.client()
-                        .pull_manifest_raw(reference.oci(), c.auth(), &ACCEPT),
-                )?;
+            let (body, _) = c.block_on(c.client().pull_manifest_raw(
+                reference.oci(),
+                c.auth(),
+                &ACCEPT,
+            ))?;
             Ok(body.to_vec())
         })?;
         let got = Digest::of(&bytes);
@@ -306,71 +304,68 @@ impl Puller<'_> {
         let label = format!("{what} {d} of {}", self.reference);
         let reference = self.reference.clone();
         let digest_str = d.to_string();
-        self.conn()?
-            .retry(&format!("downloading {what} {d}"), |c| {
-                c.block_on(async {
-                    let mut stream = c
-                        .client()
-                        .pull_blob_stream(reference.oci(), digest_str.as_str())
-                        .await?;
-                    let mut out = HashingWriter::new(store.writer().map_err(RegistryError::from)?);
-                    let mut received = 0u64;
-                    let mut stream_error = None;
-                    while let Some(chunk) = stream.next().await {
-                        match chunk {
-                            Ok(bytes) => {
-                                received += bytes.len() as u64;
-                                if received > size {
-                                    break;
-                                }
-                                out.write_all(&bytes).map_err(|e| {
-                                    RegistryError::Invalid {
-                                        registry: registry.clone(),
-                                        what: format!("writing {label} to the store: {e}"),
-                                    }
-                                })?;
-                            }
-                            Err(e) => {
-                                stream_error = Some(e);
+        self.conn()?.retry(&format!("downloading {what} {d}"), |c| {
+            c.block_on(async {
+                let mut stream = c
+                    .client()
+                    .pull_blob_stream(reference.oci(), digest_str.as_str())
+                    .await?;
+                let mut out = HashingWriter::new(store.writer().map_err(RegistryError::from)?);
+                let mut received = 0u64;
+                let mut stream_error = None;
+                while let Some(chunk) = stream.next().await {
+                    match chunk {
+                        Ok(bytes) => {
+                            received += bytes.len() as u64;
+                            if received > size {
                                 break;
                             }
+                            out.write_all(&bytes).map_err(|e| RegistryError::Invalid {
+                                registry: registry.clone(),
+                                what: format!("writing {label} to the store: {e}"),
+                            })?;
+                        }
+                        Err(e) => {
+                            stream_error = Some(e);
+                            break;
                         }
                     }
-                    let (writer, got, written) = out.finish();
-                    let complete = received == size;
-                    if received > size || (complete && got != *d) {
-                        // oci-client's own check may also have fired; kiln's
-                        // verdict names the blob and the registry.
-                        return Err(Failure::Kiln(RegistryError::DigestMismatch {
-                            registry: registry.clone(),
-                            what: label.clone(),
-                            expected: d.to_string(),
-                            expected_size: size,
-                            actual: if received > size {
-                                "content longer than its descriptor".into()
-                            } else {
-                                got.to_string()
-                            },
-                            actual_size: received,
-                        }));
-                    }
-                    if let Some(e) = stream_error {
-                        return Err(Failure::Oci(e.into()));
-                    }
-                    if !complete {
-                        return Err(Failure::Kiln(RegistryError::DigestMismatch {
-                            registry: registry.clone(),
-                            what: label.clone(),
-                            expected: d.to_string(),
-                            expected_size: size,
-                            actual: got.to_string(),
-                            actual_size: written,
-                        }));
-                    }
-                    writer.commit().map_err(RegistryError::from)?;
-                    Ok(())
-                })
+                }
+                let (writer, got, written) = out.finish();
+                let complete = received == size;
+                if received > size || (complete && got != *d) {
+                    // oci-client's own check may also have fired; kiln's
+                    // verdict names the blob and the registry.
+                    return Err(Failure::Kiln(RegistryError::DigestMismatch {
+                        registry: registry.clone(),
+                        what: label.clone(),
+                        expected: d.to_string(),
+                        expected_size: size,
+                        actual: if received > size {
+                            "content longer than its descriptor".into()
+                        } else {
+                            got.to_string()
+                        },
+                        actual_size: received,
+                    }));
+                }
+                if let Some(e) = stream_error {
+                    return Err(Failure::Oci(e.into()));
+                }
+                if !complete {
+                    return Err(Failure::Kiln(RegistryError::DigestMismatch {
+                        registry: registry.clone(),
+                        what: label.clone(),
+                        expected: d.to_string(),
+                        expected_size: size,
+                        actual: got.to_string(),
+                        actual_size: written,
+                    }));
+                }
+                writer.commit().map_err(RegistryError::from)?;
+                Ok::<(), Failure>(())
             })
+        })
     }
 
     /// Picks the index entry for `platform` (a lone entry without a
@@ -388,7 +383,11 @@ impl Puller<'_> {
         }
         let mut best: Option<(u8, &Descriptor)> = None;
         for e in entries {
-            if let Some(score) = e.platform.as_ref().and_then(|p| platform_score(p, platform)) {
+            if let Some(score) = e
+                .platform
+                .as_ref()
+                .and_then(|p| platform_score(p, platform))
+            {
                 if best.is_none_or(|(s, _)| score > s) {
                     best = Some((score, e));
                 }
@@ -523,10 +522,19 @@ mod tests {
         let armv6: Platform = "linux/arm/v6".parse().unwrap();
         assert_eq!(platform_score(&pj("linux", "amd64", None), &amd64), Some(2));
         assert_eq!(platform_score(&pj("linux", "arm64", None), &amd64), None);
-        assert_eq!(platform_score(&pj("linux", "arm64", Some("v8")), &arm64), Some(2));
+        assert_eq!(
+            platform_score(&pj("linux", "arm64", Some("v8")), &arm64),
+            Some(2)
+        );
         assert_eq!(platform_score(&pj("windows", "amd64", None), &amd64), None);
-        assert_eq!(platform_score(&pj("linux", "arm", Some("v7")), &armv6), None);
-        assert_eq!(platform_score(&pj("linux", "arm", Some("v6")), &armv6), Some(2));
+        assert_eq!(
+            platform_score(&pj("linux", "arm", Some("v7")), &armv6),
+            None
+        );
+        assert_eq!(
+            platform_score(&pj("linux", "arm", Some("v6")), &armv6),
+            Some(2)
+        );
     }
 
     #[test]
@@ -538,9 +546,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(media_type_of(&s), OCI_MANIFEST);
-        let s: Shape =
-            serde_json::from_str(&format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}"}}"#))
-                .unwrap();
+        let s: Shape = serde_json::from_str(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}"}}"#
+        ))
+        .unwrap();
         assert_eq!(media_type_of(&s), DOCKER_LIST);
     }
 }

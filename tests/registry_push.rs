@@ -90,7 +90,7 @@ fn built_image_pushes_byte_for_byte_then_skips_and_mounts() {
     context(&fx);
     let layout = fx.fresh("layout");
     let dest = format!("{}/demo:1", reg.host());
-    let out = run(kiln_cmd(
+    let out = run(&mut kiln_cmd(
         &fx.cache(),
         &[
             "build",
@@ -102,8 +102,7 @@ fn built_image_pushes_byte_for_byte_then_skips_and_mounts() {
             &format!("type=oci,dest={},tar=false", layout.display()),
             fx.ctx().to_str().unwrap(),
         ],
-    )
-    .env_remove("KILN_REGISTRY_USER"));
+    ));
     let digest = assert_ok(&out, "kiln build --push");
     let log = stderr(&out);
     assert!(
@@ -230,23 +229,35 @@ fn htpasswd_registry_needs_the_right_credentials() {
                 ctx.to_str().unwrap(),
             ],
         );
-        cmd.env_remove("KILN_REGISTRY_USER")
-            .env_remove("KILN_REGISTRY_PASSWORD");
-        if let Some((u, p)) = user {
-            cmd.env("KILN_REGISTRY_USER", u)
-                .env("KILN_REGISTRY_PASSWORD", p);
-        }
+        // Credentials come from the Docker config, as `docker login` or
+        // `kiln login` leave them.
+        let config = fx.tmp.path().join("docker-config");
+        std::fs::create_dir_all(&config).unwrap();
+        let auths = match user {
+            Some((u, p)) => {
+                use base64::Engine as _;
+                let auth = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                serde_json::json!({ "auths": { reg.host(): { "auth": auth } } })
+            }
+            None => serde_json::json!({}),
+        };
+        std::fs::write(config.join("config.json"), auths.to_string()).unwrap();
+        cmd.env("DOCKER_CONFIG", &config);
         run(&mut cmd)
     };
     let wrong = build(Some(("kiln", "wrong")));
     let err = assert_failed_cleanly(&wrong, "push with a wrong password");
     assert!(
-        err.contains(&format!("authentication failed for {}", reg.host())),
+        err.contains(&format!("authentication failed for {}", reg.host()))
+            && err.contains("refused the credentials"),
         "{err}"
     );
     let anon = build(None);
     let err = assert_failed_cleanly(&anon, "anonymous push");
-    assert!(err.contains("authentication failed"), "{err}");
+    assert!(
+        err.contains("authentication failed") && err.contains("kiln login"),
+        "{err}"
+    );
 
     let ok = build(Some(("kiln", "s3cret")));
     let digest = assert_ok(&ok, "push with the right password");

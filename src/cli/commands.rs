@@ -1,6 +1,6 @@
 //! Turns parsed command lines into calls on the library.
 
-use super::{BuildArgs, CacheCommand, Cli, Command, DebugCommand, PruneArgs, PushArgs};
+use super::{BuildArgs, CacheCommand, Cli, Command, DebugCommand, LoginArgs, PruneArgs, PushArgs};
 use crate::exec::options::{BuildOptions, NamedContext, OutputSpec};
 use crate::plan::platform::Platform;
 use anyhow::{bail, Context as _, Result};
@@ -19,6 +19,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("manifest {}", result.manifest_digest);
             }
             println!("{}", result.manifest_digest);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Login(args) => login(args),
+        Command::Logout { registry } => {
+            let host = crate::registry::login::registry_host(&registry)?;
+            let opts = crate::registry::RegistryOptions::default();
+            if crate::registry::login::logout(&host, &opts)? {
+                eprintln!("Removed login credentials for {host}");
+            } else {
+                eprintln!("Not logged in to {host}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Images => {
@@ -85,7 +96,13 @@ fn push(cache_dir: &std::path::Path, args: &PushArgs) -> Result<crate::registry:
         .with_context(|| format!("no image named {name} (see `kiln images`)"))?;
     let store = crate::store::BlobStore::open(cache_dir)?;
     let dest = args.dest.clone().unwrap_or_else(|| name.clone());
-    let mut opts = PushOptions::for_reference(&dest, args.insecure)?;
+    let mut opts = PushOptions::default();
+    if args.insecure {
+        let host = crate::registry::push::parse_reference(&dest)?;
+        opts.registry
+            .insecure_registries
+            .push(host.registry().to_string());
+    }
     if dest != name {
         opts.mount_from.push(name.clone());
     }
@@ -96,6 +113,38 @@ fn push(cache_dir: &std::path::Path, args: &PushArgs) -> Result<crate::registry:
             format!("pushing {name} to {dest}")
         }
     })
+}
+
+fn login(args: LoginArgs) -> Result<ExitCode> {
+    let host = crate::registry::login::registry_host(&args.registry)?;
+    let username = match args.username.filter(|u| !u.is_empty()) {
+        Some(u) => u,
+        None => bail!("kiln login needs --username (kiln does not prompt)"),
+    };
+    if !args.password_stdin {
+        bail!("kiln login reads the password from standard input: pass --password-stdin (passwords on the command line leak into shell history)");
+    }
+    let mut password = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        bail!("empty password on standard input");
+    }
+    let opts = crate::registry::RegistryOptions {
+        insecure_registries: if args.insecure {
+            vec![host.clone()]
+        } else {
+            Vec::new()
+        },
+        docker_config: None,
+    };
+    let path = crate::registry::login::login(&host, &username, password, &opts)?;
+    eprintln!(
+        "Login Succeeded (credentials for {host} stored in {})",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn prune_options(args: PruneArgs) -> Result<crate::store::prune::PruneOptions> {
@@ -270,6 +319,7 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
         secrets,
         step_timeout,
         step_memory,
+        insecure_registries: args.insecure_registries,
     })
 }
 

@@ -36,6 +36,14 @@ pub enum Command {
     },
     /// Push a locally named image (`build -t`) to a registry
     Push(PushArgs),
+    /// Check credentials for a registry and store them in the Docker config
+    /// ($DOCKER_CONFIG/config.json or ~/.docker/config.json)
+    Login(LoginArgs),
+    /// Remove the stored credentials for a registry from the Docker config
+    Logout {
+        /// Registry host (HOST[:PORT]); Docker Hub is docker.io
+        registry: String,
+    },
     /// Inspect and clean up the cache dir
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -91,6 +99,21 @@ pub struct PushArgs {
     pub insecure: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Registry host (HOST[:PORT]); Docker Hub is docker.io
+    pub registry: String,
+    /// User name
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Read the password (or token) from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Reach this registry over plain HTTP (loopback registries always may)
+    #[arg(long)]
+    pub insecure: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum DebugCommand {
     /// Print a Dockerfile's parsed AST in BuildKit's dump format
@@ -117,7 +140,7 @@ pub struct BuildArgs {
     /// Set a build-time variable (NAME=VALUE, or NAME to take it from the environment)
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     pub build_args: Vec<String>,
-    /// Additional build context (NAME=DIR or NAME=oci-layout://PATH[:TAG|@DIGEST])
+    /// Additional build context (NAME=DIR, NAME=oci-layout://PATH[:TAG|@DIGEST] or NAME=docker-image://REF)
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub build_contexts: Vec<String>,
     /// Target platform (os/arch[/variant]) [default: linux/amd64 on every host]
@@ -160,6 +183,10 @@ pub struct BuildArgs {
     /// Most memory one RUN program may use (e.g. 512m, 2g; plain numbers are bytes) [default: 2g]
     #[arg(long, value_name = "SIZE")]
     pub step_memory: Option<String>,
+    /// Allow plain HTTP to this registry (HOST or HOST:PORT); repeatable.
+    /// Loopback registries (localhost, 127.0.0.1, [::1]) always may use it
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
     /// Maximum parallel steps [default: number of cores]
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,

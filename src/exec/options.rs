@@ -31,6 +31,9 @@ pub struct BuildOptions {
     pub step_timeout: Option<std::time::Duration>,
     /// Most linear memory one RUN program may use, in bytes.
     pub step_memory: u64,
+    /// `--insecure-registry`: hosts besides loopback ones that may be
+    /// reached over plain HTTP (`HOST` or `HOST:PORT`).
+    pub insecure_registries: Vec<String>,
 }
 
 /// A `--build-context NAME=VALUE` source.
@@ -40,6 +43,9 @@ pub enum NamedContext {
     Dir(PathBuf),
     /// `oci-layout://PATH[:TAG|@DIGEST]`, usable with `FROM NAME` and `COPY --from=NAME`.
     OciLayout(String),
+    /// `docker-image://REF`: an image pulled from a registry, usable like
+    /// `OciLayout`.
+    DockerImage(String),
 }
 
 impl NamedContext {
@@ -51,10 +57,14 @@ impl NamedContext {
             }
             return Ok(NamedContext::OciLayout(rest.to_string()));
         }
-        for scheme in ["docker-image://", "target:", "http://", "https://", "git@"] {
+        if let Some(rest) = value.strip_prefix("docker-image://") {
+            crate::registry::ImageRef::parse(rest).map_err(|e| e.to_string())?;
+            return Ok(NamedContext::DockerImage(rest.to_string()));
+        }
+        for scheme in ["target:", "http://", "https://", "git@"] {
             if value.starts_with(scheme) {
                 return Err(format!(
-                    "{scheme} build contexts are not supported yet (registries come with a later release); use a directory or oci-layout://PATH"
+                    "{scheme} build contexts are not supported yet; use a directory, oci-layout://PATH or docker-image://REF"
                 ));
             }
         }
@@ -265,6 +275,12 @@ mod tests {
             NamedContext::parse("../dir").unwrap(),
             NamedContext::Dir("../dir".into())
         );
-        assert!(NamedContext::parse("docker-image://alpine").is_err());
+        assert_eq!(
+            NamedContext::parse("docker-image://alpine:3.20").unwrap(),
+            NamedContext::DockerImage("alpine:3.20".into())
+        );
+        let err = NamedContext::parse("docker-image://Bad Ref").unwrap_err();
+        assert!(err.contains("invalid image reference"), "{err}");
+        assert!(NamedContext::parse("target:base").is_err());
     }
 }

@@ -134,8 +134,21 @@ fn push_images(
             continue;
         };
         let task = progress.task(&format!("pushing {name}"));
-        let mut push_opts = PushOptions::for_reference(name, *insecure)?;
-        push_opts.mount_from = pushed.clone();
+        let mut insecure_registries = env.opts.insecure_registries.clone();
+        if *insecure {
+            insecure_registries.push(
+                crate::registry::push::parse_reference(name)?
+                    .registry()
+                    .to_string(),
+            );
+        }
+        let push_opts = PushOptions {
+            registry: crate::registry::RegistryOptions {
+                insecure_registries,
+                docker_config: None,
+            },
+            mount_from: pushed.clone(),
+        };
         match push_image(env.store, digest, name, &push_opts) {
             Ok(report) => {
                 task.done();

@@ -1,6 +1,6 @@
 //! Images that do not come from this Dockerfile: named build contexts
-//! (`--build-context NAME=oci-layout://...` or a directory). Registries come
-//! with the registry issue.
+//! (`--build-context NAME=oci-layout://...`, `docker-image://...` or a
+//! directory) and images pulled from registries (`FROM alpine`).
 
 use super::options::{BuildOptions, NamedContext};
 use crate::digest::Digest;
@@ -10,7 +10,7 @@ use crate::store::BlobStore;
 use anyhow::{bail, Context as _, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A layer of an image being built: its manifest descriptor and diff id.
 #[derive(Clone, Debug)]
@@ -53,11 +53,17 @@ impl BaseImage {
     }
 }
 
+/// Where one (name, platform) resolution is kept; its own lock makes
+/// concurrent askers wait for the first one's answer.
+type ResolveSlot = Arc<Mutex<Option<BaseImage>>>;
+
 /// Resolves and caches external images for one build.
 pub struct ExternalImages<'a> {
     opts: &'a BuildOptions,
     store: &'a BlobStore,
-    resolved: Mutex<BTreeMap<(String, Platform), BaseImage>>,
+    /// One slot per (name, platform): a tag is resolved once per build,
+    /// even when several stages ask for it at the same time.
+    resolved: Mutex<BTreeMap<(String, Platform), ResolveSlot>>,
 }
 
 impl<'a> ExternalImages<'a> {
@@ -77,24 +83,65 @@ impl<'a> ExternalImages<'a> {
         }
     }
 
-    /// The image `name` refers to: an oci-layout named context, imported
-    /// into the blob store (digests verified).
+    /// The image `name` refers to: a named context (oci-layout or
+    /// docker-image) or else an image reference pulled from its registry.
+    /// Blobs are imported into the blob store, digests verified.
     pub fn image(&self, name: &str, platform: &Platform) -> Result<BaseImage> {
         let key = (name.to_string(), platform.clone());
-        if let Some(image) = self.resolved.lock().unwrap().get(&key) {
+        let slot = self
+            .resolved
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().unwrap();
+        if let Some(image) = slot.as_ref() {
             return Ok(image.clone());
         }
-        let layout_ref = match self.opts.named_contexts.get(name) {
-            Some(NamedContext::OciLayout(r)) => r.clone(),
+        let image = match self.opts.named_contexts.get(name) {
+            Some(NamedContext::OciLayout(r)) => self.read_layout(name, r, platform)?,
+            Some(NamedContext::DockerImage(r)) => self
+                .pull(r, platform)
+                .with_context(|| format!("build context {name}=docker-image://{r}"))?,
             Some(NamedContext::Dir(d)) => bail!(
                 "build context {name:?} is a directory ({}); it can be used with COPY --from, not as a base image",
                 d.display()
             ),
-            None => bail!(
-                "{name:?} is neither an earlier stage nor a named build context; pulling from registries is not supported yet: pass --build-context {name}=oci-layout://PATH"
-            ),
+            None => self.pull(name, platform)?,
         };
-        let (path, selector) = crate::oci::layout_read::parse_layout_ref(&layout_ref)
+        *slot = Some(image.clone());
+        Ok(image)
+    }
+
+    /// Pulls `reference` from its registry for `platform`.
+    fn pull(&self, reference: &str, platform: &Platform) -> Result<BaseImage> {
+        let r = crate::registry::ImageRef::parse(reference).with_context(|| {
+            format!("{reference:?} is neither an earlier stage nor a named build context, so it must name an image in a registry")
+        })?;
+        let opts = crate::registry::RegistryOptions {
+            insecure_registries: self.opts.insecure_registries.clone(),
+            docker_config: None,
+        };
+        let img = crate::registry::pull_image(self.store, &r, platform, &opts)
+            .with_context(|| format!("pulling {r} for {platform}"))?;
+        Ok(BaseImage {
+            config: img.config,
+            layers: img
+                .layers
+                .into_iter()
+                .map(|l| LayerRef {
+                    media_type: l.media_type,
+                    digest: l.digest,
+                    size: l.size,
+                    diff_id: l.diff_id,
+                })
+                .collect(),
+        })
+    }
+
+    fn read_layout(&self, name: &str, layout_ref: &str, platform: &Platform) -> Result<BaseImage> {
+        let (path, selector) = crate::oci::layout_read::parse_layout_ref(layout_ref)
             .with_context(|| format!("build context {name}=oci-layout://{layout_ref}"))?;
         let img = crate::oci::layout_read::resolve(&path, selector.as_ref(), platform)
             .with_context(|| format!("reading build context {name}=oci-layout://{layout_ref}"))?;
@@ -124,11 +171,9 @@ impl<'a> ExternalImages<'a> {
                 diff_id: diff_id.clone(),
             });
         }
-        let image = BaseImage {
+        Ok(BaseImage {
             config: img.config,
             layers,
-        };
-        self.resolved.lock().unwrap().insert(key, image.clone());
-        Ok(image)
+        })
     }
 }

@@ -6,10 +6,13 @@
 //! mount, raw manifest PUT) on a current-thread tokio runtime behind a
 //! blocking API. Transient failures (connect errors, 5xx, 429) are retried.
 
+use super::auth::{self, Credentials};
+use super::client::{is_transient, Connection};
+use super::reference::ImageRef;
+use super::{RegistryError, RegistryOptions};
 use crate::digest::Digest;
 use crate::oci::image::{Descriptor, MEDIA_INDEX, MEDIA_MANIFEST};
 use crate::store::{BlobStore, StoreError};
-use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
@@ -30,8 +33,12 @@ pub enum PushError {
     Reference { reference: String, why: String },
     #[error("registry {registry} is unreachable: {detail}")]
     Unreachable { registry: String, detail: String },
-    #[error("authentication failed for {registry}: {detail} (set KILN_REGISTRY_USER and KILN_REGISTRY_PASSWORD, or log in)")]
-    Auth { registry: String, detail: String },
+    #[error("authentication failed for {registry}: {detail} ({hint})")]
+    Auth {
+        registry: String,
+        detail: String,
+        hint: &'static str,
+    },
     #[error("access to repository {repository} on {registry} denied: {detail}")]
     Denied {
         registry: String,
@@ -63,33 +70,23 @@ pub enum PushError {
     BadManifest { digest: Digest, why: String },
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("starting the network runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error(transparent)]
+    Credentials(#[from] auth::AuthError),
+    #[error(transparent)]
+    Connection(#[from] RegistryError),
 }
 
 type Result<T> = std::result::Result<T, PushError>;
 
 /// How to talk to the registry.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PushOptions {
-    pub auth: RegistryAuth,
-    /// Plain http instead of https. Loopback registries (127.0.0.1,
-    /// localhost, [::1]) always use http, like Docker's default.
-    pub insecure: bool,
+    /// Plain-http hosts and the Docker config credentials come from.
+    pub registry: RegistryOptions,
     /// Repositories on the same registry that may already hold the blobs
     /// (e.g. the repository an image was built for): blobs are mounted from
     /// them instead of uploaded. Other registries' names are ignored.
     pub mount_from: Vec<String>,
-}
-
-impl Default for PushOptions {
-    fn default() -> Self {
-        PushOptions {
-            auth: RegistryAuth::Anonymous,
-            insecure: false,
-            mount_from: Vec::new(),
-        }
-    }
 }
 
 /// What a push did.
@@ -128,55 +125,18 @@ impl PushReport {
     }
 }
 
-impl PushOptions {
-    /// Options for pushing to `dest`: its credentials, and http when
-    /// `insecure` (loopback registries use http anyway).
-    pub fn for_reference(dest: &str, insecure: bool) -> Result<PushOptions> {
-        let reference = parse_reference(dest)?;
-        Ok(PushOptions {
-            auth: credentials_for(reference.resolve_registry()),
-            insecure,
-            mount_from: Vec::new(),
-        })
-    }
-}
+/// Hints for a refused push, depending on whether kiln sent credentials.
+const HINT_LOGIN: &str =
+    "no credentials for it in the Docker config: run `kiln login` or `docker login`";
+const HINT_REFUSED: &str = "the registry refused the credentials from the Docker config";
 
-/// The credentials kiln uses for `registry`: `KILN_REGISTRY_USER` and
-/// `KILN_REGISTRY_PASSWORD` when both are set, else anonymous.
-// TODO(auth.rs): consult the config.json lookup (`kiln login`) for
-// `registry` first, falling back to these variables, then anonymous.
-pub fn credentials_for(_registry: &str) -> RegistryAuth {
-    match (
-        std::env::var("KILN_REGISTRY_USER"),
-        std::env::var("KILN_REGISTRY_PASSWORD"),
-    ) {
-        (Ok(user), Ok(pass)) if !user.is_empty() => RegistryAuth::Basic(user, pass),
-        _ => RegistryAuth::Anonymous,
-    }
-}
-
-/// True for registries on this machine's loopback interface, which are
-/// spoken to over plain http.
-pub fn is_loopback_registry(registry: &str) -> bool {
-    let host = match registry.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(rest),
-        None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Parses an image reference the way the registry client will address it
-/// (`name` alone means Docker Hub's `library/name:latest`).
-pub fn parse_reference(reference: &str) -> Result<Reference> {
-    reference
-        .parse::<Reference>()
-        .map_err(|e| PushError::Reference {
-            reference: reference.to_string(),
-            why: e.to_string(),
-        })
+/// Parses a destination reference (`name` alone is Docker Hub's
+/// `docker.io/library/name:latest`).
+pub fn parse_reference(reference: &str) -> Result<ImageRef> {
+    ImageRef::parse(reference).map_err(|e| PushError::Reference {
+        reference: reference.to_string(),
+        why: e.to_string(),
+    })
 }
 
 /// Pushes the image or index `manifest_digest` (and every blob it needs)
@@ -187,59 +147,56 @@ pub fn push_image(
     dest: &str,
     opts: &PushOptions,
 ) -> Result<PushReport> {
-    let reference = parse_reference(dest)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(PushError::Runtime)?;
-    let pusher = Pusher::new(store, &reference, opts);
-    runtime.block_on(pusher.run(manifest_digest))
+    let dest = parse_reference(dest)?;
+    let creds = auth::lookup(dest.registry(), &opts.registry)?;
+    let hint = if creds == Credentials::Anonymous {
+        HINT_LOGIN
+    } else {
+        HINT_REFUSED
+    };
+    let conn = Connection::new(dest.api_host(), creds, &opts.registry)?;
+    let pusher = Pusher::new(store, &conn, &dest, opts, hint);
+    conn.block_on(pusher.run(manifest_digest))
 }
 
 /// One push to one destination repository.
 struct Pusher<'a> {
     store: &'a BlobStore,
-    client: Client,
+    client: &'a Client,
     dest: Reference,
     registry: String,
     auth: RegistryAuth,
+    auth_hint: &'static str,
     mount_from: Vec<Reference>,
     report: PushReport,
 }
 
 impl<'a> Pusher<'a> {
-    fn new(store: &'a BlobStore, dest: &Reference, opts: &PushOptions) -> Pusher<'a> {
-        let registry = dest.resolve_registry().to_string();
-        let protocol = if opts.insecure || is_loopback_registry(&registry) {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
-        };
-        let client = Client::new(ClientConfig {
-            protocol,
-            connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(120)),
-            ..Default::default()
-        });
+    fn new(
+        store: &'a BlobStore,
+        conn: &'a Connection,
+        dest: &ImageRef,
+        opts: &PushOptions,
+        auth_hint: &'static str,
+    ) -> Pusher<'a> {
         let mount_from = opts
             .mount_from
             .iter()
-            .filter_map(|r| r.parse::<Reference>().ok())
-            .filter(|r| {
-                r.resolve_registry() == dest.resolve_registry()
-                    && r.repository() != dest.repository()
-            })
+            .filter_map(|r| ImageRef::parse(r).ok())
+            .filter(|r| r.api_host() == dest.api_host() && r.repository() != dest.repository())
+            .map(|r| r.oci().clone())
             .collect();
         Pusher {
             store,
-            client,
-            dest: dest.clone(),
+            client: conn.client(),
+            dest: dest.oci().clone(),
             report: PushReport {
-                reference: dest.whole(),
+                reference: dest.to_string(),
                 ..Default::default()
             },
-            registry,
-            auth: opts.auth.clone(),
+            registry: dest.registry().to_string(),
+            auth: conn.auth().clone(),
+            auth_hint,
             mount_from,
         }
     }
@@ -403,7 +360,15 @@ impl<'a> Pusher<'a> {
                     tokio::time::sleep(wait).await;
                     wait *= 2;
                 }
-                Err(e) => return Err(classify(&self.registry, self.dest.repository(), what, e)),
+                Err(e) => {
+                    return Err(classify(
+                        &self.registry,
+                        self.dest.repository(),
+                        what,
+                        self.auth_hint,
+                        e,
+                    ))
+                }
             }
         }
     }
@@ -484,25 +449,14 @@ fn status_of(e: &OciDistributionError) -> Option<u16> {
     }
 }
 
-/// Worth another try: the connection failed, or the registry is overloaded
-/// or failing (5xx, 429).
-fn is_transient(e: &OciDistributionError) -> bool {
-    if let OciDistributionError::RequestError(r) = e {
-        if r.is_connect() || r.is_timeout() {
-            return true;
-        }
-    }
-    if let OciDistributionError::RegistryError { envelope, .. } = e {
-        return envelope
-            .errors
-            .iter()
-            .any(|x| x.code == OciErrorCode::Toomanyrequests);
-    }
-    status_of(e).is_some_and(|s| s >= 500 || s == 429)
-}
-
 /// Turns a client error into what the user needs to know.
-fn classify(registry: &str, repository: &str, what: &str, e: OciDistributionError) -> PushError {
+fn classify(
+    registry: &str,
+    repository: &str,
+    what: &str,
+    hint: &'static str,
+    e: OciDistributionError,
+) -> PushError {
     let detail = e.to_string();
     let registry = registry.to_string();
     let repository = repository.to_string();
@@ -515,12 +469,22 @@ fn classify(registry: &str, repository: &str, what: &str, e: OciDistributionErro
         }
     }
     if let OciDistributionError::AuthenticationFailure(_) = e {
-        return PushError::Auth { registry, detail };
+        return PushError::Auth {
+            registry,
+            detail,
+            hint,
+        };
     }
     if let OciDistributionError::RegistryError { envelope, .. } = &e {
         for err in &envelope.errors {
             match err.code {
-                OciErrorCode::Unauthorized => return PushError::Auth { registry, detail },
+                OciErrorCode::Unauthorized => {
+                    return PushError::Auth {
+                        registry,
+                        detail,
+                        hint,
+                    }
+                }
                 OciErrorCode::Denied => {
                     return PushError::Denied {
                         registry,
@@ -540,7 +504,11 @@ fn classify(registry: &str, repository: &str, what: &str, e: OciDistributionErro
         }
     }
     match status_of(&e) {
-        Some(401) => PushError::Auth { registry, detail },
+        Some(401) => PushError::Auth {
+            registry,
+            detail,
+            hint,
+        },
         Some(403) => PushError::Denied {
             registry,
             repository,
@@ -579,27 +547,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_registries_are_recognised() {
-        for r in [
-            "127.0.0.1:5000",
-            "localhost",
-            "localhost:80",
-            "[::1]:5000",
-            "127.1.2.3",
-        ] {
-            assert!(is_loopback_registry(r), "{r}");
-        }
-        for r in [
-            "index.docker.io",
-            "10.0.0.1:5000",
-            "example.com:443",
-            "[2001:db8::1]:5000",
-        ] {
-            assert!(!is_loopback_registry(r), "{r}");
-        }
-    }
-
-    #[test]
     fn media_type_comes_from_the_json_or_its_shape() {
         let d = Digest::of(b"x");
         assert_eq!(
@@ -626,7 +573,7 @@ mod tests {
             message: message.into(),
         };
         assert!(matches!(
-            classify("r", "x", "w", e(401, "")),
+            classify("r", "x", "w", HINT_LOGIN, e(401, "")),
             PushError::Auth { .. }
         ));
         assert!(matches!(
@@ -634,6 +581,7 @@ mod tests {
                 "r",
                 "x",
                 "w",
+                HINT_LOGIN,
                 e(404, r#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#)
             ),
             PushError::NameUnknown { .. }
@@ -641,7 +589,7 @@ mod tests {
         assert!(is_transient(&e(503, "")));
         assert!(is_transient(&e(429, "")));
         assert!(!is_transient(&e(400, "")));
-        let msg = classify("r:5000", "x", "w", e(401, "")).to_string();
+        let msg = classify("r:5000", "x", "w", HINT_LOGIN, e(401, "")).to_string();
         assert!(msg.contains("authentication failed for r:5000"), "{msg}");
     }
 

@@ -32,6 +32,9 @@ pub fn kiln_cmd(cache: &Path, args: &[&str]) -> Command {
         .env("KILN_WASM_CACHE", shared_wasm_cache())
         .env_remove("SOURCE_DATE_EPOCH")
         .env_remove("DOCKER_DEFAULT_PLATFORM")
+        // Never the user's registry credentials: a config dir that does not
+        // exist unless a test writes one (tests that log in set their own).
+        .env("DOCKER_CONFIG", cache.with_extension("docker-config"))
         .args(args);
     cmd
 }

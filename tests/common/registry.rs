@@ -1,6 +1,7 @@
-//! A real OCI registry for push tests: Debian's `docker-registry`
-//! (distribution 2.8) on 127.0.0.1 with filesystem storage in a temporary
-//! directory, optionally behind htpasswd basic auth. Killed on drop.
+//! A real OCI registry for the push and pull tests: Debian's
+//! `docker-registry` (distribution 2.8) on a loopback address with
+//! filesystem storage in a temporary directory, optionally behind htpasswd
+//! (bcrypt) basic auth. Killed on drop.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 
 pub struct TestRegistry {
-    child: Child,
+    child: Option<Child>,
+    ip: String,
     port: u16,
     dir: tempfile::TempDir,
 }
@@ -31,7 +33,21 @@ pub fn registry_available(with_auth: bool) -> bool {
 
 /// A port nothing listens on right now (bind port 0, read it, release it).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    free_port_on("127.0.0.1")
+}
+
+/// This machine's IPv4 address on its default route, when it has one that
+/// is not loopback (found by connecting a UDP socket: nothing is sent).
+pub fn non_loopback_ip() -> Option<String> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.255:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then(|| ip.to_string())
+}
+
+/// A free port on another address (`127.0.0.2`, ...).
+pub fn free_port_on(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind a free loopback port")
@@ -40,24 +56,26 @@ pub fn free_port() -> u16 {
 impl TestRegistry {
     /// Starts an anonymous registry.
     pub fn start() -> TestRegistry {
-        TestRegistry::start_with(None)
+        TestRegistry::start_on("127.0.0.1", None)
     }
 
     /// Starts a registry that requires `user`/`pass` (basic auth).
     pub fn start_with_auth(user: &str, pass: &str) -> TestRegistry {
-        TestRegistry::start_with(Some((user, pass)))
+        TestRegistry::start_on("127.0.0.1", Some((user, pass)))
     }
 
-    fn start_with(auth: Option<(&str, &str)>) -> TestRegistry {
+    /// Starts a registry listening on `ip` (any loopback address).
+    pub fn start_on(ip: &str, auth: Option<(&str, &str)>) -> TestRegistry {
         let dir = tempfile::tempdir().expect("registry tempdir");
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).unwrap();
         // The port may be taken between probing and binding; retry a few.
         let mut last_err = String::new();
         for _ in 0..5 {
-            let port = free_port();
+            let port = free_port_on(ip);
+            // Info-level logs record each request (tests count them).
             let mut config = format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n  secret: kiln-test-secret\n",
                 storage.display()
             );
             if let Some((user, pass)) = auth {
@@ -85,8 +103,15 @@ impl TestRegistry {
                 .spawn()
                 .expect("start docker-registry");
             let mut child = child;
-            match wait_ready(&mut child, port, Duration::from_secs(20)) {
-                Ok(()) => return TestRegistry { child, port, dir },
+            match wait_ready(&mut child, ip, port, Duration::from_secs(20)) {
+                Ok(()) => {
+                    return TestRegistry {
+                        child: Some(child),
+                        ip: ip.to_string(),
+                        port,
+                        dir,
+                    }
+                }
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -102,9 +127,45 @@ impl TestRegistry {
         self.port
     }
 
-    /// `127.0.0.1:PORT`, the registry part of references.
+    /// `IP:PORT`, the registry part of references.
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
+    }
+
+    /// The HTTP status of `GET /v2/`, if the registry answers.
+    pub fn v2_status(&self) -> Option<u16> {
+        http_status_on(&self.ip, self.port, "/v2/")
+    }
+
+    /// The data file of a blob in the registry's storage.
+    pub fn blob_data(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+        self.storage()
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    /// Copies an OCI layout into the registry as `repo:tag` with skopeo
+    /// (`--all`, so an index keeps every platform).
+    pub fn push_layout(&self, layout: &Path, repo: &str, tag: &str, creds: Option<(&str, &str)>) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--all", "--dest-tls-verify=false"]);
+        if let Some((u, p)) = creds {
+            cmd.arg(format!("--dest-creds={u}:{p}"));
+        }
+        cmd.arg(format!("oci:{}", layout.display()))
+            .arg(format!("docker://{}/{repo}:{tag}", self.host()));
+        super::run_ok(&mut cmd);
+    }
+
+    /// Stops the registry now (it is also stopped on drop).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     /// The registry's storage directory.
@@ -120,19 +181,18 @@ impl TestRegistry {
 
 impl Drop for TestRegistry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
 /// Polls `GET /v2/` until it answers 200 (open) or 401 (auth).
-fn wait_ready(child: &mut Child, port: u16, limit: Duration) -> Result<(), String> {
+fn wait_ready(child: &mut Child, ip: &str, port: u16, limit: Duration) -> Result<(), String> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("registry exited with {status}"));
         }
-        if let Some(code) = http_status(port, "/v2/") {
+        if let Some(code) = http_status_on(ip, port, "/v2/") {
             if code == 200 || code == 401 {
                 return Ok(());
             }
@@ -145,11 +205,15 @@ fn wait_ready(child: &mut Child, port: u16, limit: Duration) -> Result<(), Strin
 /// The status code of a plain `GET path` on 127.0.0.1:port, or None when
 /// nothing answers.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    http_status_on("127.0.0.1", port, path)
+}
+
+fn http_status_on(ip: &str, port: u16, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect((ip, port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n"
     )
     .ok()?;
     let mut head = [0u8; 32];

@@ -1,0 +1,552 @@
+//! Pulling one image for one platform: manifest (or index, then the
+//! platform's manifest), config and layers, each checked against its digest
+//! and size by kiln itself and kept in the blob store.
+//!
+//! A blob already in the store is never downloaded again; a digest-pinned
+//! reference whose blobs are all in the store resolves without contacting
+//! the registry at all.
+
+use super::auth;
+use super::client::{Connection, Failure, RegistryError};
+use super::reference::ImageRef;
+use super::RegistryOptions;
+use crate::digest::{Digest, HashingWriter};
+use crate::oci::config::ImageConfig;
+use crate::oci::layout_read::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use crate::plan::platform::Platform;
+use crate::store::BlobStore;
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use std::io::Write as _;
+
+/// Manifests, indexes and configs larger than this are refused.
+const MAX_JSON_BLOB: u64 = 16 << 20;
+/// Index nesting deeper than this is refused (cycles, hostile registries).
+const MAX_DEPTH: usize = 8;
+const ACCEPT: [&str; 4] = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+const CONFIG_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
+const LAYER_TYPES: [&str; 8] = [
+    "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+];
+
+/// A layer of a pulled image: its manifest descriptor and diff id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PulledLayer {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub diff_id: Digest,
+}
+
+/// A pulled image; every blob it names is in the store.
+#[derive(Clone, Debug)]
+pub struct PulledImage {
+    /// The reference as normalised (`docker.io/library/alpine:latest`).
+    pub reference: String,
+    /// The platform's image manifest.
+    pub manifest_digest: Digest,
+    pub manifest_media_type: String,
+    /// The index the manifest was chosen from, if the reference named one.
+    pub index_digest: Option<Digest>,
+    pub config_digest: Digest,
+    pub config: ImageConfig,
+    pub layers: Vec<PulledLayer>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    #[serde(default)]
+    media_type: Option<String>,
+    digest: String,
+    size: u64,
+    #[serde(default)]
+    platform: Option<PlatformJson>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct PlatformJson {
+    os: String,
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+/// The fields that tell an index from a manifest, and both from others.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Shape {
+    #[serde(default)]
+    schema_version: Option<u32>,
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Option<Vec<Descriptor>>,
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Option<Vec<Descriptor>>,
+}
+
+/// Pulls `reference` for `platform` into `store`.
+pub fn pull_image(
+    store: &BlobStore,
+    reference: &ImageRef,
+    platform: &Platform,
+    opts: &RegistryOptions,
+) -> Result<PulledImage, RegistryError> {
+    let mut p = Puller {
+        store,
+        reference,
+        opts,
+        conn: None,
+    };
+    p.pull(platform)
+}
+
+struct Puller<'a> {
+    store: &'a BlobStore,
+    reference: &'a ImageRef,
+    opts: &'a RegistryOptions,
+    conn: Option<Connection>,
+}
+
+impl Puller<'_> {
+    fn registry(&self) -> String {
+        self.reference.registry().to_string()
+    }
+
+    fn invalid(&self, what: String) -> RegistryError {
+        RegistryError::Invalid {
+            registry: self.registry(),
+            what: format!("{}: {what}", self.reference),
+        }
+    }
+
+    /// The connection, opened (and credentials looked up) on first use.
+    fn conn(&mut self) -> Result<&Connection, RegistryError> {
+        if self.conn.is_none() {
+            let host = self.reference.registry();
+            let creds = auth::lookup(host, self.opts)?;
+            let conn = Connection::new(self.reference.api_host(), creds, self.opts)?;
+            conn.block_on(
+                conn.client()
+                    .store_auth_if_needed(self.reference.api_host(), conn.auth()),
+            );
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_ref().expect("just set"))
+    }
+
+    fn pull(&mut self, platform: &Platform) -> Result<PulledImage, RegistryError> {
+        let (mut digest, mut bytes) = self.top_manifest()?;
+        let mut index_digest = None;
+        for depth in 0.. {
+            let shape: Shape = serde_json::from_slice(&bytes)
+                .map_err(|e| self.invalid(format!("manifest {digest} is not valid JSON: {e}")))?;
+            let mt = media_type_of(&shape);
+            if shape.schema_version != Some(2) {
+                return Err(self.invalid(format!(
+                    "manifest {digest} has schemaVersion {:?}; kiln reads schema 2 manifests and OCI images",
+                    shape.schema_version
+                )));
+            }
+            if mt == OCI_INDEX || mt == DOCKER_LIST {
+                if depth >= MAX_DEPTH {
+                    return Err(self.invalid(format!("indexes nested deeper than {MAX_DEPTH}")));
+                }
+                index_digest.get_or_insert(digest.clone());
+                let child = self.choose(&shape.manifests.unwrap_or_default(), platform, &digest)?;
+                let child_digest = self.parse_digest(&child.digest, "index entry")?;
+                bytes = self.small_blob(&child_digest, child.size, "manifest", true)?;
+                digest = child_digest;
+                continue;
+            }
+            if mt != OCI_MANIFEST && mt != DOCKER_MANIFEST {
+                return Err(self.invalid(format!(
+                    "manifest {digest} has unsupported media type {mt:?}"
+                )));
+            }
+            return self.image(digest, mt, shape, index_digest);
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// The manifest or index the reference names, verified and stored.
+    fn top_manifest(&mut self) -> Result<(Digest, Vec<u8>), RegistryError> {
+        if let Some(d) = self.reference.digest() {
+            if let Some(bytes) = self.stored_json(d)? {
+                return Ok((d.clone(), bytes));
+            }
+        }
+        let reference = self.reference.clone();
+        let what = format!("fetching the manifest of {reference}");
+        let bytes = self.conn()?.retry(&what, |c| {
+            let (body, _) = c.block_on(c.client().pull_manifest_raw(
+                reference.oci(),
+                c.auth(),
+                &ACCEPT,
+            ))?;
+            Ok(body.to_vec())
+        })?;
+        if bytes.len() as u64 > MAX_JSON_BLOB {
+            return Err(self.invalid(format!("manifest is larger than {MAX_JSON_BLOB} bytes")));
+        }
+        let got = Digest::of(&bytes);
+        if let Some(want) = reference.digest() {
+            if *want != got {
+                return Err(self.mismatch("manifest", want, None, &got, bytes.len() as u64));
+            }
+        }
+        self.store.put_bytes(&bytes)?;
+        Ok((got, bytes))
+    }
+
+    /// A JSON blob from the store, if there (already verified on the way in).
+    fn stored_json(&self, d: &Digest) -> Result<Option<Vec<u8>>, RegistryError> {
+        if !self.store.contains(d) {
+            return Ok(None);
+        }
+        Ok(Some(self.store.read(d)?))
+    }
+
+    fn parse_digest(&self, s: &str, what: &str) -> Result<Digest, RegistryError> {
+        s.parse().map_err(|_| {
+            self.invalid(format!(
+                "{what}: unsupported or invalid digest {s:?} (kiln reads sha256)"
+            ))
+        })
+    }
+
+    fn mismatch(
+        &self,
+        what: &str,
+        expected: &Digest,
+        expected_size: Option<u64>,
+        actual: &Digest,
+        actual_size: u64,
+    ) -> RegistryError {
+        RegistryError::DigestMismatch {
+            registry: self.registry(),
+            what: format!("{what} {expected} of {}", self.reference),
+            expected: expected.to_string(),
+            expected_size: expected_size.unwrap_or(actual_size),
+            actual: actual.to_string(),
+            actual_size,
+        }
+    }
+
+    /// A manifest or config by digest: from the store, else downloaded,
+    /// verified and stored.
+    fn small_blob(
+        &mut self,
+        d: &Digest,
+        size: u64,
+        what: &str,
+        manifest: bool,
+    ) -> Result<Vec<u8>, RegistryError> {
+        if size > MAX_JSON_BLOB {
+            return Err(self.invalid(format!(
+                "{what} {d}: descriptor size {size} is too large for a {what}"
+            )));
+        }
+        if let Some(bytes) = self.stored_json(d)? {
+            if bytes.len() as u64 != size {
+                return Err(self.invalid(format!(
+                    "{what} {d}: the descriptor says {size} bytes but the content has {}",
+                    bytes.len()
+                )));
+            }
+            return Ok(bytes);
+        }
+        if !manifest {
+            self.layer_blob(d, size, what)?;
+            return Ok(self.store.read(d)?);
+        }
+        let reference = self.reference.with_digest(d);
+        let bytes = self.conn()?.retry(&format!("fetching {what} {d}"), |c| {
+            let (body, _) = c.block_on(c.client().pull_manifest_raw(
+                reference.oci(),
+                c.auth(),
+                &ACCEPT,
+            ))?;
+            Ok(body.to_vec())
+        })?;
+        let got = Digest::of(&bytes);
+        if got != *d || bytes.len() as u64 != size {
+            return Err(self.mismatch(what, d, Some(size), &got, bytes.len() as u64));
+        }
+        self.store.put_bytes(&bytes)?;
+        Ok(bytes)
+    }
+
+    /// Streams a blob into the store unless it is there, refusing content
+    /// that does not hash to `d` or is not `size` bytes.
+    fn layer_blob(&mut self, d: &Digest, size: u64, what: &str) -> Result<(), RegistryError> {
+        if self.store.contains(d) {
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let registry = self.registry();
+        let label = format!("{what} {d} of {}", self.reference);
+        let reference = self.reference.clone();
+        let digest_str = d.to_string();
+        self.conn()?.retry(&format!("downloading {what} {d}"), |c| {
+            c.block_on(async {
+                let mut stream = c
+                    .client()
+                    .pull_blob_stream(reference.oci(), digest_str.as_str())
+                    .await?;
+                let mut out = HashingWriter::new(store.writer().map_err(RegistryError::from)?);
+                let mut received = 0u64;
+                let mut stream_error = None;
+                while let Some(chunk) = stream.next().await {
+                    match chunk {
+                        Ok(bytes) => {
+                            received += bytes.len() as u64;
+                            if received > size {
+                                break;
+                            }
+                            out.write_all(&bytes).map_err(|e| RegistryError::Invalid {
+                                registry: registry.clone(),
+                                what: format!("writing {label} to the store: {e}"),
+                            })?;
+                        }
+                        Err(e) => {
+                            stream_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let (writer, got, written) = out.finish();
+                let complete = received == size;
+                if received > size || (complete && got != *d) {
+                    // oci-client's own check may also have fired; kiln's
+                    // verdict names the blob and the registry.
+                    return Err(Failure::Kiln(RegistryError::DigestMismatch {
+                        registry: registry.clone(),
+                        what: label.clone(),
+                        expected: d.to_string(),
+                        expected_size: size,
+                        actual: if received > size {
+                            "content longer than its descriptor".into()
+                        } else {
+                            got.to_string()
+                        },
+                        actual_size: received,
+                    }));
+                }
+                if let Some(e) = stream_error {
+                    return Err(Failure::Oci(e.into()));
+                }
+                if !complete {
+                    return Err(Failure::Kiln(RegistryError::DigestMismatch {
+                        registry: registry.clone(),
+                        what: label.clone(),
+                        expected: d.to_string(),
+                        expected_size: size,
+                        actual: got.to_string(),
+                        actual_size: written,
+                    }));
+                }
+                writer.commit().map_err(RegistryError::from)?;
+                Ok::<(), Failure>(())
+            })
+        })
+    }
+
+    /// Picks the index entry for `platform` (a lone entry without a
+    /// platform is taken as is).
+    fn choose(
+        &self,
+        entries: &[Descriptor],
+        platform: &Platform,
+        index: &Digest,
+    ) -> Result<Descriptor, RegistryError> {
+        if let [only] = entries {
+            if only.platform.is_none() {
+                return Ok(only.clone());
+            }
+        }
+        let mut best: Option<(u8, &Descriptor)> = None;
+        for e in entries {
+            if let Some(score) = e
+                .platform
+                .as_ref()
+                .and_then(|p| platform_score(p, platform))
+            {
+                if best.is_none_or(|(s, _)| score > s) {
+                    best = Some((score, e));
+                }
+            }
+        }
+        if let Some((_, e)) = best {
+            return Ok(e.clone());
+        }
+        let available: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.platform.as_ref())
+            .filter(|p| p.os != "unknown")
+            .map(|p| match &p.variant {
+                Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+                None => format!("{}/{}", p.os, p.architecture),
+            })
+            .collect();
+        Err(self.invalid(format!(
+            "index {index} has no image for platform {platform} (available: {})",
+            if available.is_empty() {
+                "none".to_string()
+            } else {
+                available.join(", ")
+            }
+        )))
+    }
+
+    fn image(
+        &mut self,
+        digest: Digest,
+        media_type: String,
+        shape: Shape,
+        index_digest: Option<Digest>,
+    ) -> Result<PulledImage, RegistryError> {
+        let config_desc = shape
+            .config
+            .ok_or_else(|| self.invalid(format!("manifest {digest} has no config")))?;
+        let config_mt = config_desc.media_type.clone().unwrap_or_default();
+        if !CONFIG_TYPES.contains(&config_mt.as_str()) {
+            return Err(self.invalid(format!(
+                "manifest {digest}: config media type {config_mt:?} is not an image config"
+            )));
+        }
+        let config_digest = self.parse_digest(&config_desc.digest, "config")?;
+        let config_bytes = self.small_blob(&config_digest, config_desc.size, "config", false)?;
+        let config: ImageConfig = serde_json::from_slice(&config_bytes)
+            .map_err(|e| self.invalid(format!("config {config_digest} is not valid: {e}")))?;
+        let descs = shape.layers.unwrap_or_default();
+        if descs.len() != config.rootfs.diff_ids.len() {
+            return Err(self.invalid(format!(
+                "manifest {digest} lists {} layers but its config has {} diff_ids",
+                descs.len(),
+                config.rootfs.diff_ids.len()
+            )));
+        }
+        let mut layers = Vec::with_capacity(descs.len());
+        for (l, diff_id) in descs.iter().zip(&config.rootfs.diff_ids) {
+            let ld = self.parse_digest(&l.digest, "layer")?;
+            let lmt = l.media_type.clone().unwrap_or_default();
+            if !LAYER_TYPES.contains(&lmt.as_str()) {
+                return Err(self.invalid(format!(
+                    "manifest {digest}: layer {ld} has unsupported media type {lmt:?}"
+                )));
+            }
+            self.layer_blob(&ld, l.size, "layer")?;
+            layers.push(PulledLayer {
+                media_type: lmt,
+                digest: ld,
+                size: l.size,
+                diff_id: diff_id.clone(),
+            });
+        }
+        Ok(PulledImage {
+            reference: self.reference.to_string(),
+            manifest_digest: digest,
+            manifest_media_type: media_type,
+            index_digest,
+            config_digest,
+            config,
+            layers,
+        })
+    }
+}
+
+/// The media type a manifest declares, or the one its shape implies.
+fn media_type_of(shape: &Shape) -> String {
+    match &shape.media_type {
+        Some(mt) => mt.clone(),
+        None if shape.manifests.is_some() => OCI_INDEX.into(),
+        None if shape.config.is_some() => OCI_MANIFEST.into(),
+        None => String::new(),
+    }
+}
+
+/// How well an index entry's platform fits: `None` when it does not. A
+/// missing variant equals the default one (arm64 v8, arm v7).
+fn platform_score(have: &PlatformJson, want: &Platform) -> Option<u8> {
+    if have.os != want.os || have.architecture != want.architecture {
+        return None;
+    }
+    let default = match want.architecture.as_str() {
+        "arm64" => Some("v8"),
+        "arm" => Some("v7"),
+        _ => None,
+    };
+    let norm = |v: Option<&str>| v.or(default).map(str::to_string);
+    let have_v = norm(have.variant.as_deref());
+    match &want.variant {
+        Some(_) if norm(want.variant.as_deref()) == have_v => Some(2),
+        Some(_) => None,
+        None if have_v == norm(None) => Some(2),
+        None => Some(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pj(os: &str, arch: &str, variant: Option<&str>) -> PlatformJson {
+        PlatformJson {
+            os: os.into(),
+            architecture: arch.into(),
+            variant: variant.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn platform_scores_prefer_exact_variants() {
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        let armv6: Platform = "linux/arm/v6".parse().unwrap();
+        assert_eq!(platform_score(&pj("linux", "amd64", None), &amd64), Some(2));
+        assert_eq!(platform_score(&pj("linux", "arm64", None), &amd64), None);
+        assert_eq!(
+            platform_score(&pj("linux", "arm64", Some("v8")), &arm64),
+            Some(2)
+        );
+        assert_eq!(platform_score(&pj("windows", "amd64", None), &amd64), None);
+        assert_eq!(
+            platform_score(&pj("linux", "arm", Some("v7")), &armv6),
+            None
+        );
+        assert_eq!(
+            platform_score(&pj("linux", "arm", Some("v6")), &armv6),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn media_types_come_from_the_field_or_the_shape() {
+        let s: Shape = serde_json::from_str(r#"{"schemaVersion":2,"manifests":[]}"#).unwrap();
+        assert_eq!(media_type_of(&s), OCI_INDEX);
+        let s: Shape = serde_json::from_str(
+            r#"{"schemaVersion":2,"config":{"digest":"sha256:00","size":1},"layers":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(media_type_of(&s), OCI_MANIFEST);
+        let s: Shape = serde_json::from_str(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_LIST}"}}"#
+        ))
+        .unwrap();
+        assert_eq!(media_type_of(&s), DOCKER_LIST);
+    }
+}

@@ -151,7 +151,7 @@ fn du_and_prune_all_keep_named_images_and_collect_unnamed_builds() {
         dest: out.clone(),
         tar: false,
     };
-    export(&store, &record, Some("app:v1"), &spec, 0).unwrap();
+    export(&store, &record.descriptor(), Some("app:v1"), &spec, 0).unwrap();
     let image = image::Image::open(&out);
     assert_eq!(image.file("a.txt").text(), "named\n");
 }

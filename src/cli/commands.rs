@@ -147,6 +147,21 @@ fn login(args: LoginArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--platform a,b,...`: each platform once, in the order given (the
+/// order of the index).
+fn parse_platforms(list: &str) -> Result<Vec<Platform>> {
+    let mut platforms: Vec<Platform> = Vec::new();
+    for item in list.split(',') {
+        let p: Platform = item
+            .parse()
+            .with_context(|| format!("invalid --platform {list:?}"))?;
+        if !platforms.contains(&p) {
+            platforms.push(p);
+        }
+    }
+    Ok(platforms)
+}
+
 fn prune_options(args: PruneArgs) -> Result<crate::store::prune::PruneOptions> {
     let keep_duration = match &args.keep_duration {
         None => None,
@@ -237,12 +252,9 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
             .map_err(|e| anyhow::anyhow!("invalid --build-context {raw:?}: {e}"))?;
         named_contexts.insert(name.to_string(), ctx);
     }
-    let platform = match &args.platform {
-        None => Platform::default_target(),
-        Some(p) if p.contains(',') => bail!(
-            "--platform {p}: multi-platform builds need registry support and come with a later release; build one platform at a time"
-        ),
-        Some(p) => p.parse()?,
+    let platforms = match &args.platform {
+        None => vec![Platform::default_target()],
+        Some(list) => parse_platforms(list)?,
     };
     let source_date_epoch = match args.source_date_epoch.as_deref().map(str::trim) {
         None | Some("") => 0,
@@ -304,7 +316,7 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
         dockerfile: args.file,
         target: args.target,
         build_args,
-        platform,
+        platforms,
         named_contexts,
         source_date_epoch,
         no_cache: args.no_cache,

@@ -143,7 +143,8 @@ pub struct BuildArgs {
     /// Additional build context (NAME=DIR, NAME=oci-layout://PATH[:TAG|@DIGEST] or NAME=docker-image://REF)
     #[arg(long = "build-context", value_name = "NAME=VALUE")]
     pub build_contexts: Vec<String>,
-    /// Target platform (os/arch[/variant]) [default: linux/amd64 on every host]
+    /// Target platform(s), os/arch[/variant][,...]; several give an image
+    /// index [default: linux/amd64 on every host]
     #[arg(long, value_name = "PLATFORM", env = "DOCKER_DEFAULT_PLATFORM")]
     pub platform: Option<String>,
     /// Output destination: type=oci|docker|local,dest=PATH[,tar=false][,name=N], or a directory

@@ -22,23 +22,30 @@ use std::sync::OnceLock;
 /// What a finished build produced.
 #[derive(Clone, Debug)]
 pub struct BuildResult {
+    /// The image manifest, or for several platforms the image index.
     pub manifest_digest: Digest,
     pub manifest_size: u64,
-    pub config_digest: Digest,
+    pub media_type: &'static str,
+    /// The image config (one platform only).
+    pub config_digest: Option<Digest>,
 }
 
 /// Everything a stage may read while it runs.
 pub struct BuildEnv<'a> {
     pub opts: &'a BuildOptions,
+    /// The platform this pass builds (one of `opts.platforms`).
+    pub platform: Platform,
+    /// Whether the build has several platforms (progress names them).
+    pub multi_platform: bool,
     pub store: &'a BlobStore,
     pub context: &'a Context,
     pub lexer: Lexer,
-    pub dockerfile: DockerfileText,
+    pub dockerfile: &'a DockerfileText,
     /// Scratch space for materialised root filesystems; removed at the end.
     pub scratch: &'a Path,
     pub external: &'a ExternalImages<'a>,
     /// The WASI runtime for RUN, started on first use.
-    pub sandbox: super::sandbox::SandboxCell,
+    pub sandbox: &'a super::sandbox::SandboxCell,
     /// What earlier builds' steps produced, by key.
     pub steps: crate::store::StepCache,
     pub progress: &'a Progress,
@@ -67,6 +74,19 @@ impl DockerfileText {
 }
 
 pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
+    if opts.platforms.len() > 1 {
+        if let Some(super::options::OutputSpec::Docker { .. }) = opts
+            .outputs
+            .iter()
+            .find(|o| matches!(o, super::options::OutputSpec::Docker { .. }))
+        {
+            // Like buildx, before any work is done.
+            bail!(
+                "--output type=docker holds one image, but {} platforms were asked for: use type=oci (an image index) or push",
+                opts.platforms.len()
+            );
+        }
+    }
     let dockerfile_path = opts
         .dockerfile
         .clone()
@@ -121,8 +141,67 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     let context = Context::open(&opts.context_dir, ignore)
         .with_context(|| format!("opening the build context {}", opts.context_dir.display()))?;
 
+    let external = ExternalImages::new(opts, &store);
+    let progress = Progress::new(opts.progress);
+    // KILN_WASM_CACHE shares compiled modules between cache dirs (they
+    // depend only on the module and the wasmtime build).
+    let sandbox = super::sandbox::SandboxCell::new(
+        std::env::var_os("KILN_WASM_CACHE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| opts.cache_dir.join("wasm-modules")),
+    );
+    let steps = crate::store::StepCache::open(&store)
+        .with_context(|| format!("opening the step cache in {}", opts.cache_dir.display()))?;
+    // Platforms are built one after the other, each stage graph on `-j`
+    // threads; RUN is WebAssembly, so a foreign platform runs at native speed.
+    let mut images = Vec::new();
+    let mut failed = None;
+    for platform in &opts.platforms {
+        let env = BuildEnv {
+            opts,
+            platform: platform.clone(),
+            multi_platform: opts.platforms.len() > 1,
+            store: &store,
+            context: &context,
+            lexer,
+            dockerfile: &text,
+            scratch: scratch.path(),
+            external: &external,
+            sandbox: &sandbox,
+            steps: steps.clone(),
+            progress: &progress,
+        };
+        match build_platform(&env, &parsed)
+            .and_then(|stage| outputs::image_for_platform(&env, stage))
+        {
+            Ok(image) => images.push(image),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    let result = match failed {
+        Some(e) => Err(e),
+        None => outputs::finish(opts, &store, images, &progress),
+    };
+    progress.finish();
+    let result = result?;
+    scratch
+        .close()
+        .context("removing the build's scratch directory")?;
+    Ok(result)
+}
+
+/// Runs the stages the target needs for `env.platform`; returns the
+/// target stage's result.
+fn build_platform(env: &BuildEnv<'_>, parsed: &instructions::Dockerfile) -> Result<StageResult> {
+    let opts = env.opts;
+    let lexer = &env.lexer;
+    let text = env.dockerfile;
+    let progress = env.progress;
     // Global scope: predefined platform args, then meta args in order.
-    let mut predefined = opts.platform.args("TARGET");
+    let mut predefined = env.platform.args("TARGET");
     predefined.extend(Platform::default_target().args("BUILD"));
     let mut globals = GlobalArgs::new(opts.build_args.clone(), predefined);
     for ins in &parsed.meta_args {
@@ -196,27 +275,6 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     let target = graph.target(opts.target.as_deref())?;
     let needed = graph.needed(target)?;
 
-    let external = ExternalImages::new(opts, &store);
-    let progress = Progress::new(opts.progress);
-    let env = BuildEnv {
-        opts,
-        store: &store,
-        context: &context,
-        lexer,
-        dockerfile: text,
-        scratch: scratch.path(),
-        external: &external,
-        sandbox: super::sandbox::SandboxCell::new(
-            // KILN_WASM_CACHE shares compiled modules between cache dirs
-            // (they depend only on the module and the wasmtime build).
-            std::env::var_os("KILN_WASM_CACHE")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| opts.cache_dir.join("wasm-modules")),
-        ),
-        steps: crate::store::StepCache::open(&store)
-            .with_context(|| format!("opening the step cache in {}", opts.cache_dir.display()))?,
-        progress: &progress,
-    };
     let results: Vec<OnceLock<StageResult>> = (0..graph.len()).map(|_| OnceLock::new()).collect();
     super::schedule::run_dag(
         &needed,
@@ -225,26 +283,23 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
         |index| {
             let stage = &parsed.stages[index];
             let result =
-                StageExec::new(&env, &graph, &globals, index, &progress).run(stage, &results)?;
+                StageExec::new(env, &graph, &globals, index, progress).run(stage, &results)?;
             let _ = results[index].set(result);
             Ok(())
         },
     )?;
-    for unused in globals.build_args.unused() {
+    // Warned once, not once per platform.
+    let first_platform = opts.platforms.first() == Some(&env.platform);
+    for unused in globals
+        .build_args
+        .unused()
+        .into_iter()
+        .filter(|_| first_platform)
+    {
         progress.warn(&format!(
             "build argument {unused:?} was not consumed by any ARG instruction"
         ));
     }
     let mut results = results;
-    let final_stage = results[target]
-        .take()
-        .context("target stage was not built")?;
-    let result = outputs::finish(&env, final_stage, &progress);
-    progress.finish();
-    let result = result?;
-    drop(results);
-    scratch
-        .close()
-        .context("removing the build's scratch directory")?;
-    Ok(result)
+    results[target].take().context("target stage was not built")
 }

@@ -493,7 +493,7 @@ pub(super) fn source_tree<'t>(
 
 fn materialise_external(stage: &StageExec<'_>, name: &str) -> Result<Rootfs> {
     let env = stage.env();
-    let image = env.external.image(name, &env.opts.platform)?;
+    let image = env.external.image(name, &env.platform)?;
     super::stage::unpack(env, &image.layers)
 }
 

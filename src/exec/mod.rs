@@ -47,6 +47,24 @@ pub fn inspect(cache_dir: &Path, name: &str) -> Result<String> {
         }
     };
     let manifest: serde_json::Value = serde_json::from_slice(&store.read(&digest)?)?;
+    if manifest.get("manifests").is_some() {
+        // A multi-platform image: the index and each platform's image.
+        let mut platforms = Vec::new();
+        for m in manifest["manifests"].as_array().into_iter().flatten() {
+            let child: crate::digest::Digest = m["digest"]
+                .as_str()
+                .context("index entry has no digest")?
+                .parse()?;
+            let one: serde_json::Value =
+                serde_json::from_str(&inspect(cache_dir, &child.to_string())?)?;
+            platforms.push(serde_json::json!({ "platform": m["platform"], "image": one }));
+        }
+        return Ok(serde_json::to_string_pretty(&serde_json::json!({
+            "digest": digest.to_string(),
+            "index": manifest,
+            "platforms": platforms,
+        }))?);
+    }
     let config_digest: crate::digest::Digest = manifest["config"]["digest"]
         .as_str()
         .context("manifest has no config digest")?

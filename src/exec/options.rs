@@ -12,7 +12,9 @@ pub struct BuildOptions {
     pub dockerfile: Option<PathBuf>,
     pub target: Option<String>,
     pub build_args: BTreeMap<String, String>,
-    pub platform: Platform,
+    /// The platforms to build (`--platform a,b`); never empty. Several
+    /// give an image index.
+    pub platforms: Vec<Platform>,
     pub named_contexts: BTreeMap<String, NamedContext>,
     pub source_date_epoch: u64,
     pub no_cache: bool,

@@ -4,14 +4,24 @@
 
 use super::build::{BuildEnv, BuildResult};
 use super::metadata::timestamp;
+use super::options::BuildOptions;
 use super::options::OutputSpec;
 use super::progress::Progress;
 use super::stage::StageResult;
 use crate::oci::export;
-use crate::oci::image::Descriptor;
+use crate::oci::image::{Descriptor, ImageRecord};
 use anyhow::{Context as _, Result};
 
-pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Result<BuildResult> {
+/// One platform's finished image.
+pub struct PlatformImage {
+    pub platform: crate::plan::platform::Platform,
+    pub record: ImageRecord,
+}
+
+/// Stores the config and manifest of `env.platform`'s image and writes its
+/// root filesystem for `type=local` outputs (into `dest/os_arch[_variant]`
+/// when the build has several platforms, as buildx does).
+pub fn image_for_platform(env: &BuildEnv<'_>, stage: StageResult) -> Result<PlatformImage> {
     let opts = env.opts;
     let mut config = stage.config.clone();
     config.created = Some(timestamp(opts.source_date_epoch));
@@ -21,6 +31,68 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
         .map(|l| Descriptor::new(&l.media_type, l.digest.clone(), l.size))
         .collect();
     let record = crate::oci::image::write_image(env.store, &config, &layers)?;
+    for output in &opts.outputs {
+        let OutputSpec::Local { dest } = output else {
+            continue;
+        };
+        let dest = if env.multi_platform {
+            dest.join(env.platform.to_string().replace('/', "_"))
+        } else {
+            dest.clone()
+        };
+        let _task = env
+            .progress
+            .task(&format!("exporting root filesystem to {}", dest.display()));
+        let skipped = stage
+            .tree(env)?
+            .export_local(&dest)
+            .with_context(|| format!("writing the root filesystem to {}", dest.display()))?;
+        for p in skipped {
+            env.progress
+                .warn(&format!("type=local: device node or fifo {p} not written"));
+        }
+    }
+    Ok(PlatformImage {
+        platform: env.platform.clone(),
+        record,
+    })
+}
+
+/// The image the build produced: one platform's manifest, or an index over
+/// every platform's manifest (in `--platform` order).
+fn top_descriptor(store: &crate::store::BlobStore, images: &[PlatformImage]) -> Result<Descriptor> {
+    if let [one] = images {
+        return Ok(one.record.descriptor());
+    }
+    let manifests = images
+        .iter()
+        .map(|i| {
+            let mut d = i.record.descriptor();
+            d.platform = Some(crate::oci::image::Platform {
+                architecture: i.platform.architecture.clone(),
+                os: i.platform.os.clone(),
+                variant: i.platform.variant.clone(),
+                os_version: None,
+                extra: Default::default(),
+            });
+            d
+        })
+        .collect();
+    Ok(crate::oci::image::write_index(store, manifests)?)
+}
+
+/// Exports, names, pushes and reports the build's image.
+pub fn finish(
+    opts: &BuildOptions,
+    store: &crate::store::BlobStore,
+    images: Vec<PlatformImage>,
+    progress: &Progress,
+) -> Result<BuildResult> {
+    let top = top_descriptor(store, &images)?;
+    let config_digest = match images.as_slice() {
+        [one] => Some(one.record.config_digest.clone()),
+        _ => None,
+    };
     let names: Vec<String> = opts
         .tags
         .iter()
@@ -28,39 +100,21 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
         .collect::<Result<_>>()?;
 
     for output in &opts.outputs {
+        let (kind, dest, tar, name) = match output {
+            OutputSpec::Oci { dest, tar, name } => (export::OutputKind::Oci, dest, tar, name),
+            OutputSpec::Docker { dest, tar, name } => (export::OutputKind::Docker, dest, tar, name),
+            // Written per platform; named and pushed below.
+            OutputSpec::Local { .. } | OutputSpec::Image { .. } => continue,
+        };
         let _task = progress.task(&format!("exporting {}", describe(output)));
-        match output {
-            OutputSpec::Oci { dest, tar, name } | OutputSpec::Docker { dest, tar, name } => {
-                let kind = match output {
-                    OutputSpec::Oci { .. } => export::OutputKind::Oci,
-                    _ => export::OutputKind::Docker,
-                };
-                let name = name.clone().or_else(|| names.first().cloned());
-                let spec = export::OutputSpec {
-                    kind,
-                    dest: dest.clone(),
-                    tar: *tar,
-                };
-                export::export(
-                    env.store,
-                    &record,
-                    name.as_deref(),
-                    &spec,
-                    opts.source_date_epoch,
-                )
-                .with_context(|| format!("exporting to {}", dest.display()))?
-            }
-            // Named and pushed below, once the local names are written.
-            OutputSpec::Image { .. } => {}
-            OutputSpec::Local { dest } => {
-                let skipped = stage.tree(env)?.export_local(dest).with_context(|| {
-                    format!("writing the root filesystem to {}", dest.display())
-                })?;
-                for p in skipped {
-                    progress.warn(&format!("type=local: device node or fifo {p} not written"));
-                }
-            }
-        }
+        let name = name.clone().or_else(|| names.first().cloned());
+        let spec = export::OutputSpec {
+            kind,
+            dest: dest.clone(),
+            tar: *tar,
+        };
+        export::export(store, &top, name.as_deref(), &spec, opts.source_date_epoch)
+            .with_context(|| format!("exporting to {}", dest.display()))?
     }
     let mut names = names;
     for output in &opts.outputs {
@@ -74,30 +128,32 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
     if !names.is_empty() {
         let images = crate::store::images::ImageNames::open(&opts.cache_dir);
         for n in &names {
-            images.set(n, &record.manifest_digest)?;
+            images.set(n, &top.digest)?;
         }
     }
-    push_images(env, &record.manifest_digest, progress)?;
+    push_images(opts, store, &top.digest, progress)?;
     if let Some(path) = &opts.iidfile {
-        std::fs::write(path, record.manifest_digest.to_string())
+        std::fs::write(path, top.digest.to_string())
             .with_context(|| format!("writing --iidfile {}", path.display()))?;
     }
     if let Some(path) = &opts.metadata_file {
         let mut m = serde_json::Map::new();
         m.insert(
             "containerimage.digest".into(),
-            record.manifest_digest.to_string().into(),
+            top.digest.to_string().into(),
         );
-        m.insert(
-            "containerimage.config.digest".into(),
-            record.config_digest.to_string().into(),
-        );
+        if let Some(config) = &config_digest {
+            m.insert(
+                "containerimage.config.digest".into(),
+                config.to_string().into(),
+            );
+        }
         m.insert(
             "containerimage.descriptor".into(),
             serde_json::json!({
-                "mediaType": crate::oci::image::MEDIA_MANIFEST,
-                "digest": record.manifest_digest.to_string(),
-                "size": record.manifest_size,
+                "mediaType": top.media_type,
+                "digest": top.digest.to_string(),
+                "size": top.size,
             }),
         );
         if !names.is_empty() {
@@ -108,9 +164,14 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
             .with_context(|| format!("writing --metadata-file {}", path.display()))?;
     }
     Ok(BuildResult {
-        manifest_digest: record.manifest_digest,
-        manifest_size: record.manifest_size,
-        config_digest: record.config_digest,
+        manifest_digest: top.digest.clone(),
+        manifest_size: top.size,
+        media_type: if top.media_type == crate::oci::image::MEDIA_INDEX {
+            crate::oci::image::MEDIA_INDEX
+        } else {
+            crate::oci::image::MEDIA_MANIFEST
+        },
+        config_digest,
     })
 }
 
@@ -118,13 +179,14 @@ pub fn finish(env: &BuildEnv<'_>, stage: StageResult, progress: &Progress) -> Re
 /// adds one per `-t`), mounting blobs from names pushed before on the same
 /// registry.
 fn push_images(
-    env: &BuildEnv<'_>,
+    opts: &BuildOptions,
+    store: &crate::store::BlobStore,
     digest: &crate::digest::Digest,
     progress: &Progress,
 ) -> Result<()> {
     use crate::registry::push::{push_image, PushOptions};
     let mut pushed: Vec<String> = Vec::new();
-    for output in &env.opts.outputs {
+    for output in &opts.outputs {
         let OutputSpec::Image {
             name,
             push: true,
@@ -134,7 +196,7 @@ fn push_images(
             continue;
         };
         let task = progress.task(&format!("pushing {name}"));
-        let mut insecure_registries = env.opts.insecure_registries.clone();
+        let mut insecure_registries = opts.insecure_registries.clone();
         if *insecure {
             insecure_registries.push(
                 crate::registry::push::parse_reference(name)?
@@ -149,7 +211,7 @@ fn push_images(
             },
             mount_from: pushed.clone(),
         };
-        match push_image(env.store, digest, name, &push_opts) {
+        match push_image(store, digest, name, &push_opts) {
             Ok(report) => {
                 task.done();
                 progress.info(&report.summary());

@@ -102,7 +102,7 @@ impl<'a> StageExec<'a> {
             layers: Vec::new(),
             rootfs: None,
             cmd_set: false,
-            platform: env.opts.platform.clone(),
+            platform: env.platform.clone(),
             no_cache: env.opts.no_cache,
             cached_steps: 0,
             step: None,
@@ -129,11 +129,14 @@ impl<'a> StageExec<'a> {
             .lexer
             .process_word(&stage.from.image, &self.globals.from_scope())
             .map_err(|e| at(stage.start_line, e.into()))?;
-        let stage_name = stage
+        let mut stage_name = stage
             .from
             .name
             .clone()
             .unwrap_or_else(|| format!("stage-{}", self.index));
+        if self.env.multi_platform {
+            stage_name = format!("{} {stage_name}", self.env.platform);
+        }
         let steps = stage.commands.len() + 1;
         let from_step = self.progress.step(&stage_name, (1, steps), &stage.original);
         if let Some(p) = &stage.from.platform {
@@ -727,7 +730,7 @@ pub(super) fn source_identity(
                 tree_identity(&ctx)
             }
             None => {
-                let image = env.external.image(&name, &env.opts.platform)?;
+                let image = env.external.image(&name, &env.platform)?;
                 Ok(layers_identity("image", &image.layers))
             }
         },

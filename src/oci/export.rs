@@ -10,7 +10,9 @@
 //! and renamed, so a failed export never leaves a truncated archive.
 
 use super::config::canonical_json;
-use super::image::{read_manifest, ImageError, ImageRecord, Index, REF_NAME};
+use super::image::{
+    read_index, read_manifest, Descriptor, ImageError, Index, MEDIA_INDEX, REF_NAME,
+};
 use super::tar::{self, Header, Kind};
 use crate::digest::Digest;
 use crate::snapshot::ImagePath;
@@ -42,6 +44,8 @@ pub enum ExportError {
         what: &'static str,
         source: serde_json::Error,
     },
+    #[error("the docker exporter holds one image, not a multi-platform index: use --output type=oci, or build one --platform")]
+    DockerIndex,
 }
 
 type Result<T> = std::result::Result<T, ExportError>;
@@ -62,18 +66,19 @@ pub struct OutputSpec {
     pub tar: bool,
 }
 
-/// Exports the image as `spec` says; `name` (normalised to `name:tag`)
-/// becomes the ref annotation / RepoTags.
+/// Exports the image (an image manifest, or an index of them) `top` as
+/// `spec` says; `name` (normalised to `name:tag`) becomes the ref
+/// annotation / RepoTags.
 pub fn export(
     store: &BlobStore,
-    image: &ImageRecord,
+    top: &Descriptor,
     name: Option<&str>,
     spec: &OutputSpec,
     source_date_epoch: u64,
 ) -> Result<()> {
     let files = match spec.kind {
-        OutputKind::Oci => oci_layout(store, image, name)?,
-        OutputKind::Docker => docker_archive(store, image, name)?,
+        OutputKind::Oci => oci_layout(store, top, name)?,
+        OutputKind::Docker => docker_archive(store, top, name)?,
     };
     if spec.tar {
         write_atomically(&spec.dest, |out| {
@@ -97,11 +102,29 @@ fn blob_path(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }
 
-/// Manifest, config and layer blobs of the image.
-fn blobs(store: &BlobStore, image: &ImageRecord, files: &mut Files) -> Result<Vec<Digest>> {
-    let manifest = read_manifest(store, &image.manifest_digest)?;
+/// Every blob of `top`: the index and each manifest's blobs, or the
+/// manifest, config and layers of one image.
+fn blobs(store: &BlobStore, top: &Descriptor, files: &mut Files) -> Result<()> {
+    if top.media_type == MEDIA_INDEX {
+        files.insert(blob_path(&top.digest), Source::Blob(top.digest.clone()));
+        for m in read_index(store, &top.digest)?.manifests {
+            image_blobs(store, &m.digest, files)?;
+        }
+        return Ok(());
+    }
+    image_blobs(store, &top.digest, files)?;
+    Ok(())
+}
+
+/// Manifest, config and layer blobs of one image; returns the layers.
+fn image_blobs(
+    store: &BlobStore,
+    manifest_digest: &Digest,
+    files: &mut Files,
+) -> Result<Vec<Digest>> {
+    let manifest = read_manifest(store, manifest_digest)?;
     let mut layers = Vec::new();
-    for d in [&image.manifest_digest, &manifest.config.digest] {
+    for d in [manifest_digest, &manifest.config.digest] {
         files.insert(blob_path(d), Source::Blob(d.clone()));
     }
     for l in &manifest.layers {
@@ -115,10 +138,10 @@ fn json<T: serde::Serialize>(what: &'static str, v: &T) -> Result<Vec<u8>> {
     canonical_json(v).map_err(|source| ExportError::Json { what, source })
 }
 
-fn oci_layout(store: &BlobStore, image: &ImageRecord, name: Option<&str>) -> Result<Files> {
+fn oci_layout(store: &BlobStore, top: &Descriptor, name: Option<&str>) -> Result<Files> {
     let mut files = Files::new();
-    blobs(store, image, &mut files)?;
-    let mut desc = image.descriptor();
+    blobs(store, top, &mut files)?;
+    let mut desc = Descriptor::new(&top.media_type, top.digest.clone(), top.size);
     if let Some(name) = name {
         let full = normalize(name)?;
         let tag = full.rsplit_once(':').map_or("latest", |(_, t)| t);
@@ -142,13 +165,17 @@ struct DockerManifest {
     layers: Vec<String>,
 }
 
-fn docker_archive(store: &BlobStore, image: &ImageRecord, name: Option<&str>) -> Result<Files> {
+fn docker_archive(store: &BlobStore, top: &Descriptor, name: Option<&str>) -> Result<Files> {
+    if top.media_type == MEDIA_INDEX {
+        return Err(ExportError::DockerIndex);
+    }
     let mut files = Files::new();
-    let layers = blobs(store, image, &mut files)?;
+    let layers = image_blobs(store, &top.digest, &mut files)?;
+    let config = read_manifest(store, &top.digest)?.config.digest;
     // docker-archive has no place for the OCI manifest itself.
-    files.remove(&blob_path(&image.manifest_digest));
+    files.remove(&blob_path(&top.digest));
     let entry = DockerManifest {
-        config: blob_path(&image.config_digest),
+        config: blob_path(&config),
         repo_tags: name.map(normalize).transpose()?.into_iter().collect(),
         layers: layers.iter().map(blob_path).collect(),
     };

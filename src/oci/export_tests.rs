@@ -1,6 +1,6 @@
 use super::*;
 use crate::oci::config::ImageConfig;
-use crate::oci::image::{write_image, Descriptor};
+use crate::oci::image::{write_image, Descriptor, ImageRecord};
 use crate::oci::layer::{write_layer, LayerOptions};
 use crate::snapshot::{Content, Entry, EntryKind, Meta};
 use std::process::Command;
@@ -106,7 +106,7 @@ fn oci_archive_is_deterministic_and_ordered() {
     let b = f.dir.join("b.tar");
     export(
         &f.store,
-        &f.image,
+        &f.image.descriptor(),
         Some("app"),
         &spec(&format!("type=oci,dest={}", a.display())),
         7,
@@ -114,7 +114,7 @@ fn oci_archive_is_deterministic_and_ordered() {
     .unwrap();
     export(
         &f.store,
-        &f.image,
+        &f.image.descriptor(),
         Some("app"),
         &spec(&format!("type=oci,dest={}", b.display())),
         7,
@@ -151,7 +151,7 @@ fn oci_archive_is_deterministic_and_ordered() {
     let index = f.dir.join("idx");
     export(
         &f.store,
-        &f.image,
+        &f.image.descriptor(),
         Some("app:v1"),
         &spec(&format!("type=oci,dest={},tar=false", index.display())),
         0,
@@ -174,7 +174,7 @@ fn skopeo_reads_oci_dir_oci_archive_and_docker_archive() {
     let docker = f.dir.join("docker.tar");
     export(
         &f.store,
-        &f.image,
+        &f.image.descriptor(),
         Some("app"),
         &spec(&format!("type=oci,dest={},tar=false", dir.display())),
         0,
@@ -182,7 +182,7 @@ fn skopeo_reads_oci_dir_oci_archive_and_docker_archive() {
     .unwrap();
     export(
         &f.store,
-        &f.image,
+        &f.image.descriptor(),
         Some("app"),
         &spec(&format!("type=oci,dest={}", archive.display())),
         0,
@@ -190,7 +190,7 @@ fn skopeo_reads_oci_dir_oci_archive_and_docker_archive() {
     .unwrap();
     export(
         &f.store,
-        &f.image,
+        &f.image.descriptor(),
         Some("app:v2"),
         &spec(&format!("type=docker,dest={}", docker.display())),
         0,
@@ -235,7 +235,7 @@ fn umoci_unpacks_the_layout() {
     let dir = f.dir.join("layout");
     export(
         &f.store,
-        &f.image,
+        &f.image.descriptor(),
         Some("app:t"),
         &spec(&format!("type=oci,dest={},tar=false", dir.display())),
         0,
@@ -259,7 +259,7 @@ fn an_archive_to_a_fifo_is_written_through_it_not_renamed_over_it() {
     let regular = f.dir.join("regular.tar");
     export(
         &f.store,
-        &f.image,
+        &f.image.descriptor(),
         None,
         &spec(&format!("type=oci,dest={}", regular.display())),
         0,
@@ -274,7 +274,7 @@ fn an_archive_to_a_fifo_is_written_through_it_not_renamed_over_it() {
     };
     export(
         &f.store,
-        &f.image,
+        &f.image.descriptor(),
         None,
         &spec(&format!("type=oci,dest={}", fifo.display())),
         0,

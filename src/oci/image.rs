@@ -185,6 +185,29 @@ pub fn write_image(
     })
 }
 
+/// Stores an OCI image index over `manifests` (each with its platform) and
+/// returns its descriptor.
+pub fn write_index(
+    store: &BlobStore,
+    manifests: Vec<Descriptor>,
+) -> Result<Descriptor, ImageError> {
+    let bytes = canonical_json(&Index::new(manifests)).map_err(|source| ImageError::Json {
+        what: "image index",
+        source,
+    })?;
+    let digest = store.put_bytes(&bytes)?;
+    Ok(Descriptor::new(MEDIA_INDEX, digest, bytes.len() as u64))
+}
+
+/// Reads and parses a stored image index.
+pub fn read_index(store: &BlobStore, digest: &Digest) -> Result<Index, ImageError> {
+    let bytes = store.read(digest)?;
+    serde_json::from_slice(&bytes).map_err(|source| ImageError::BadManifest {
+        digest: digest.clone(),
+        source,
+    })
+}
+
 /// Reads and parses a stored manifest.
 pub fn read_manifest(store: &BlobStore, digest: &Digest) -> Result<Manifest, ImageError> {
     let bytes = store.read(digest)?;

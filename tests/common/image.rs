@@ -54,14 +54,76 @@ fn blob(dir: &Path, digest: &str) -> Vec<u8> {
 }
 
 impl Image {
-    /// Opens the first manifest of the layout at `dir`.
+    /// Opens the first manifest of the layout at `dir` (of a
+    /// multi-platform image: its first platform's).
     pub fn open(dir: &Path) -> Image {
         let index: Value =
             serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index.json"))
                 .expect("index.json is JSON");
-        let mdigest = index["manifests"][0]["digest"]
+        let mut mdigest = index["manifests"][0]["digest"]
             .as_str()
-            .expect("index names a manifest");
+            .expect("index names a manifest")
+            .to_string();
+        let top: Value = serde_json::from_slice(&blob(dir, &mdigest)).expect("manifest JSON");
+        if let Some(first) = top["manifests"][0]["digest"].as_str() {
+            mdigest = first.to_string();
+        }
+        Image::open_manifest(dir, &mdigest)
+    }
+
+    /// The digest index.json names: the image manifest, or the image index
+    /// of a multi-platform build.
+    pub fn top_digest(&self) -> String {
+        let index: Value = serde_json::from_slice(
+            &std::fs::read(self.dir.join("index.json")).expect("index.json"),
+        )
+        .expect("index.json is JSON");
+        index["manifests"][0]["digest"]
+            .as_str()
+            .expect("digest")
+            .to_string()
+    }
+
+    /// The platforms (`os/arch[/variant]`) and manifest digests of the
+    /// image index that the layout at `dir` holds.
+    pub fn platforms(dir: &Path) -> Vec<(String, String)> {
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index.json"))
+                .expect("index.json is JSON");
+        let top = index["manifests"][0]["digest"]
+            .as_str()
+            .expect("top digest");
+        let image_index: Value = serde_json::from_slice(&blob(dir, top)).expect("index JSON");
+        image_index["manifests"]
+            .as_array()
+            .expect("the layout holds an image index")
+            .iter()
+            .map(|m| {
+                let p = &m["platform"];
+                let mut name = format!(
+                    "{}/{}",
+                    p["os"].as_str().unwrap(),
+                    p["architecture"].as_str().unwrap()
+                );
+                if let Some(v) = p["variant"].as_str() {
+                    name = format!("{name}/{v}");
+                }
+                (name, m["digest"].as_str().unwrap().to_string())
+            })
+            .collect()
+    }
+
+    /// Opens one platform's image of a multi-platform layout.
+    pub fn open_platform(dir: &Path, platform: &str) -> Image {
+        let (_, digest) = Image::platforms(dir)
+            .into_iter()
+            .find(|(p, _)| p == platform)
+            .unwrap_or_else(|| panic!("no {platform} image in {}", dir.display()));
+        Image::open_manifest(dir, &digest)
+    }
+
+    /// Opens the image manifest `mdigest` of the layout at `dir`.
+    pub fn open_manifest(dir: &Path, mdigest: &str) -> Image {
         let manifest: Value = serde_json::from_slice(&blob(dir, mdigest)).expect("manifest JSON");
         let cdigest = manifest["config"]["digest"]
             .as_str()

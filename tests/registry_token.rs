@@ -44,8 +44,14 @@ fn docker_config(dir: &Path, host: &str, creds: Option<(&str, &str)>) -> PathBuf
 
 /// `kiln build` of `dockerfile` in a fresh context under `tmp`.
 fn build(tmp: &Path, cache: &Path, config: &Path, dockerfile: &str, args: &[&str]) -> Output {
-    let ctx = tmp.join(format!("ctx-{}", cache.file_name().unwrap().to_string_lossy()));
-    write_tree(&ctx, &[("Dockerfile", dockerfile), ("file", "token auth\n")]);
+    let ctx = tmp.join(format!(
+        "ctx-{}",
+        cache.file_name().unwrap().to_string_lossy()
+    ));
+    write_tree(
+        &ctx,
+        &[("Dockerfile", dockerfile), ("file", "token auth\n")],
+    );
     let mut all = vec!["build", "--progress=plain"];
     all.extend_from_slice(args);
     let ctx_s = ctx.to_str().unwrap().to_string();
@@ -113,7 +119,10 @@ fn push_then_pull_through_the_token_flow() {
         &["-t", &dest, "--push"],
     );
     let digest = assert_ok(&pushed, "kiln build --push");
-    assert!(digest.starts_with("sha256:"), "kiln prints the digest: {digest}");
+    assert!(
+        digest.starts_with("sha256:"),
+        "kiln prints the digest: {digest}"
+    );
     assert!(
         has_scope(&tokens, "token/repo", "push"),
         "kiln asked the token server for a push scope: {:?}\nregistry log:\n{}",
@@ -146,6 +155,25 @@ fn push_then_pull_through_the_token_flow() {
         .output()
         .unwrap();
     assert!(!anon.status.success(), "anonymous skopeo inspect must fail");
+
+    // Another repository: the token covers only the destination, so a
+    // cross-repository mount is refused and kiln must upload instead.
+    let other = format!("{host}/token/other:2");
+    let copied = kiln_cmd(&tmp.path().join("cache1"), &["push", &dest, &other])
+        .env("DOCKER_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert_eq!(assert_ok(&copied, "kiln push to another repo"), digest);
+    assert!(has_scope(&tokens, "token/other", "push"));
+    let out = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{USER}:{PASS}"),
+        &format!("docker://{other}"),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["Digest"], digest.as_str(), "copy in the other repository");
 
     // (2) a fresh cache pulls it back as a base image.
     let before = tokens.requests().len();
@@ -217,7 +245,10 @@ fn wrong_or_missing_credentials_are_clear_errors() {
         &["-t", &dest, "--push"],
     );
     let err = assert_auth_failure(&out, &host, "anonymous push");
-    assert!(err.contains("login"), "anonymous: suggests logging in:\n{err}");
+    assert!(
+        err.contains("login"),
+        "anonymous: suggests logging in:\n{err}"
+    );
 
     // Push it for real, then pulling with bad or no credentials fails too.
     let ok = build(
@@ -272,14 +303,17 @@ fn login_checks_the_password_with_the_token_server() {
         err.contains(&host) && err.contains("authentication failed"),
         "{err}"
     );
-    assert!(!config.join("config.json").exists() || {
-        let text = std::fs::read_to_string(config.join("config.json")).unwrap();
-        !text.contains(&host)
-    });
+    let stored = std::fs::read_to_string(config.join("config.json")).unwrap_or_default();
+    assert!(
+        !stored.contains(&host),
+        "a refused login stores nothing: {stored}"
+    );
     assert_ok(&login(PASS), "kiln login with the right password");
     assert!(
-        tokens.requests().iter().any(|r| r.status == 200
-            && r.user.as_deref() == Some(USER)),
+        tokens
+            .requests()
+            .iter()
+            .any(|r| r.status == 200 && r.user.as_deref() == Some(USER)),
         "{:?}",
         tokens.requests()
     );

@@ -1,7 +1,8 @@
 //! A real OCI registry for the push and pull tests: Debian's
 //! `docker-registry` (distribution 2.8) on a loopback address with
 //! filesystem storage in a temporary directory, optionally behind htpasswd
-//! (bcrypt) basic auth. Killed on drop.
+//! (bcrypt) basic auth or behind a token server (the Bearer challenge flow
+//! of distribution's `auth: token:`). Killed on drop.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -64,8 +65,42 @@ impl TestRegistry {
         TestRegistry::start_on("127.0.0.1", Some((user, pass)))
     }
 
+    /// Starts a registry that sends clients to `server` for a bearer token
+    /// and trusts the tokens it signs.
+    pub fn start_with_token(server: &super::token_server::TokenServer) -> TestRegistry {
+        let auth = format!(
+            "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            server.realm(),
+            super::token_server::SERVICE,
+            super::token_server::ISSUER,
+            server.cert_path().display()
+        );
+        TestRegistry::start_configured("127.0.0.1", |_| auth.clone())
+    }
+
     /// Starts a registry listening on `ip` (any loopback address).
     pub fn start_on(ip: &str, auth: Option<(&str, &str)>) -> TestRegistry {
+        TestRegistry::start_configured(ip, |dir| match auth {
+            None => String::new(),
+            Some((user, pass)) => {
+                let htpasswd = dir.join("htpasswd");
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", user, pass])
+                    .output()
+                    .expect("run htpasswd");
+                assert!(out.status.success(), "htpasswd failed: {out:?}");
+                std::fs::write(&htpasswd, &out.stdout).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: kiln-test\n    path: {}\n",
+                    htpasswd.display()
+                )
+            }
+        })
+    }
+
+    /// Starts a registry on `ip` whose config ends with the `auth:` section
+    /// `auth(dir)` returns (empty for none); `dir` is the registry's tempdir.
+    fn start_configured(ip: &str, auth: impl Fn(&Path) -> String) -> TestRegistry {
         let dir = tempfile::tempdir().expect("registry tempdir");
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).unwrap();
@@ -74,23 +109,11 @@ impl TestRegistry {
         for _ in 0..5 {
             let port = free_port_on(ip);
             // Info-level logs record each request (tests count them).
-            let mut config = format!(
-                "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n  secret: kiln-test-secret\n",
-                storage.display()
+            let config = format!(
+                "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n  secret: kiln-test-secret\n{}",
+                storage.display(),
+                auth(dir.path())
             );
-            if let Some((user, pass)) = auth {
-                let htpasswd = dir.path().join("htpasswd");
-                let out = Command::new("htpasswd")
-                    .args(["-Bbn", user, pass])
-                    .output()
-                    .expect("run htpasswd");
-                assert!(out.status.success(), "htpasswd failed: {out:?}");
-                std::fs::write(&htpasswd, &out.stdout).unwrap();
-                config += &format!(
-                    "auth:\n  htpasswd:\n    realm: kiln-test\n    path: {}\n",
-                    htpasswd.display()
-                );
-            }
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).unwrap();
             let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();

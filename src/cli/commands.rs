@@ -300,6 +300,22 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
             parse_size(m).map_err(|e| anyhow::anyhow!("invalid --step-memory {m:?}: {e}"))?
         }
     };
+    let cache_from = args
+        .cache_from
+        .iter()
+        .map(|c| {
+            crate::exec::options::CacheImport::parse(c)
+                .map_err(|e| anyhow::anyhow!("invalid --cache-from {c:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|c| {
+            crate::exec::options::CacheExport::parse(c)
+                .map_err(|e| anyhow::anyhow!("invalid --cache-to {c:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let jobs = match args.jobs {
         Some(0) => bail!("--jobs must be at least 1"),
         Some(n) => n,
@@ -318,6 +334,8 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
         build_args,
         platforms,
         named_contexts,
+        cache_from,
+        cache_to,
         source_date_epoch,
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter,

@@ -169,6 +169,13 @@ pub struct BuildArgs {
     /// Do not use the step cache for these stages (name or index); repeatable or comma-separated
     #[arg(long, value_name = "STAGE", value_delimiter = ',')]
     pub no_cache_filter: Vec<String>,
+    /// Read step results from a registry cache: type=registry,ref=REF (or REF)
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
+    /// Write step results to a registry cache:
+    /// type=registry,ref=REF[,mode=min|max][,mounts=true]
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
     /// Progress output
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: Progress,

@@ -48,6 +48,8 @@ pub struct BuildEnv<'a> {
     pub sandbox: &'a super::sandbox::SandboxCell,
     /// What earlier builds' steps produced, by key.
     pub steps: crate::store::StepCache,
+    /// `--cache-from` / `--cache-to` registry caches.
+    pub registry_cache: &'a super::registry_cache::RegistryCache,
     pub progress: &'a Progress,
 }
 
@@ -152,6 +154,7 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     );
     let steps = crate::store::StepCache::open(&store)
         .with_context(|| format!("opening the step cache in {}", opts.cache_dir.display()))?;
+    let registry_cache = super::registry_cache::RegistryCache::open(opts, &store, &progress);
     // Platforms are built one after the other, each stage graph on `-j`
     // threads; RUN is WebAssembly, so a foreign platform runs at native speed.
     let mut images = Vec::new();
@@ -169,6 +172,7 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
             external: &external,
             sandbox: &sandbox,
             steps: steps.clone(),
+            registry_cache: &registry_cache,
             progress: &progress,
         };
         match build_platform(&env, &parsed)
@@ -183,7 +187,8 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     }
     let result = match failed {
         Some(e) => Err(e),
-        None => outputs::finish(opts, &store, images, &progress),
+        None => outputs::finish(opts, &store, images, &progress)
+            .and_then(|r| registry_cache.export(opts, &store, &progress).map(|()| r)),
     };
     progress.finish();
     let result = result?;

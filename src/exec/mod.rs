@@ -10,6 +10,7 @@ pub mod mounts;
 pub mod options;
 mod outputs;
 pub mod progress;
+mod registry_cache;
 mod run;
 mod run_mounts;
 mod sandbox;

@@ -36,6 +36,136 @@ pub struct BuildOptions {
     /// `--insecure-registry`: hosts besides loopback ones that may be
     /// reached over plain HTTP (`HOST` or `HOST:PORT`).
     pub insecure_registries: Vec<String>,
+    /// `--cache-from type=registry,ref=REF`: caches to read step results from.
+    pub cache_from: Vec<CacheImport>,
+    /// `--cache-to type=registry,ref=REF[,mode=max][,mounts=true]`.
+    pub cache_to: Vec<CacheExport>,
+}
+
+impl BuildOptions {
+    /// How to reach the registry of `reference`: the `--insecure-registry`
+    /// hosts, plus its own host when `insecure` (`registry.insecure=true`).
+    pub fn registry_options(
+        &self,
+        reference: &str,
+        insecure: bool,
+    ) -> crate::registry::RegistryOptions {
+        let mut insecure_registries = self.insecure_registries.clone();
+        if insecure {
+            if let Ok(r) = crate::registry::ImageRef::parse(reference) {
+                insecure_registries.push(r.registry().to_string());
+            }
+        }
+        crate::registry::RegistryOptions {
+            insecure_registries,
+            docker_config: None,
+        }
+    }
+}
+
+/// One `--cache-from` source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheImport {
+    pub reference: String,
+    pub insecure: bool,
+}
+
+/// One `--cache-to` destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheExport {
+    pub reference: String,
+    /// `mode=max`: every step of every stage; `min` (the default, as in
+    /// buildx): only the steps of the exported image's stage.
+    pub max: bool,
+    /// `mounts=true`: also snapshot the RUN cache mounts the build used.
+    pub mounts: bool,
+    pub insecure: bool,
+}
+
+/// The `key=value` fields of a `--cache-to` / `--cache-from` value;
+/// a bare `REF` means `type=registry,ref=REF`.
+fn cache_fields(spec: &str) -> Result<BTreeMap<String, String>, String> {
+    if !spec.contains('=') {
+        if spec.is_empty() {
+            return Err("empty value".into());
+        }
+        return Ok(BTreeMap::from([
+            ("type".to_string(), "registry".to_string()),
+            ("ref".to_string(), spec.to_string()),
+        ]));
+    }
+    let mut fields = BTreeMap::new();
+    for field in spec.split(',') {
+        let (k, v) = field
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=value, found {field:?}"))?;
+        fields.insert(k.trim().to_string(), v.to_string());
+    }
+    match fields.get("type").map(String::as_str) {
+        None | Some("registry") => {}
+        Some(other @ ("local" | "inline" | "gha" | "s3" | "azblob")) => {
+            return Err(format!(
+                "type={other} caches are not supported; kiln shares its cache through a registry (type=registry,ref=REF)"
+            ))
+        }
+        Some(other) => return Err(format!("unknown cache type {other:?} (expected registry)")),
+    }
+    if !fields.contains_key("ref") {
+        return Err("type=registry needs ref=REF".into());
+    }
+    crate::registry::ImageRef::parse(&fields["ref"]).map_err(|e| e.to_string())?;
+    Ok(fields)
+}
+
+fn bool_field(fields: &BTreeMap<String, String>, name: &str) -> Result<bool, String> {
+    match fields.get(name) {
+        None => Ok(false),
+        Some(v) => parse_bool(v).ok_or_else(|| format!("{name}={v}: expected true or false")),
+    }
+}
+
+impl CacheImport {
+    /// Parses buildx's `--cache-from` syntax.
+    pub fn parse(spec: &str) -> Result<CacheImport, String> {
+        let fields = cache_fields(spec)?;
+        for k in fields.keys() {
+            if !matches!(k.as_str(), "type" | "ref" | "registry.insecure") {
+                return Err(format!("unknown --cache-from option {k:?}"));
+            }
+        }
+        Ok(CacheImport {
+            reference: fields["ref"].clone(),
+            insecure: bool_field(&fields, "registry.insecure")?,
+        })
+    }
+}
+
+impl CacheExport {
+    /// Parses buildx's `--cache-to` syntax.
+    pub fn parse(spec: &str) -> Result<CacheExport, String> {
+        let fields = cache_fields(spec)?;
+        let max = match fields.get("mode").map(String::as_str) {
+            None | Some("min") => false,
+            Some("max") => true,
+            Some(other) => return Err(format!("mode={other}: expected min or max")),
+        };
+        for k in fields.keys() {
+            match k.as_str() {
+                "type" | "ref" | "mode" | "mounts" | "registry.insecure" => {}
+                // Accepted for buildx compatibility; kiln's cache layers are
+                // the image layers themselves.
+                "compression" | "compression-level" | "force-compression" | "oci-mediatypes"
+                | "image-manifest" | "ignore-error" => {}
+                other => return Err(format!("unknown --cache-to option {other:?}")),
+            }
+        }
+        Ok(CacheExport {
+            reference: fields["ref"].clone(),
+            max,
+            mounts: bool_field(&fields, "mounts")?,
+            insecure: bool_field(&fields, "registry.insecure")?,
+        })
+    }
 }
 
 /// A `--build-context NAME=VALUE` source.
@@ -210,6 +340,33 @@ pub enum Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_specs_parse_like_buildx() {
+        let e = CacheExport::parse("type=registry,ref=r:5000/c:1,mode=max,mounts=true").unwrap();
+        assert_eq!(
+            e,
+            CacheExport {
+                reference: "r:5000/c:1".into(),
+                max: true,
+                mounts: true,
+                insecure: false
+            }
+        );
+        assert!(!CacheExport::parse("type=registry,ref=r/c").unwrap().max);
+        assert_eq!(CacheImport::parse("r/c:1").unwrap().reference, "r/c:1");
+        assert!(CacheExport::parse("type=registry,ref=x,mode=most").is_err());
+        assert!(CacheExport::parse("type=registry")
+            .unwrap_err()
+            .contains("ref="));
+        assert!(CacheImport::parse("type=local,src=/tmp/c")
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(CacheImport::parse("type=registry,ref=UP/per").is_err());
+        assert!(CacheImport::parse("type=registry,ref=x,mode=max")
+            .unwrap_err()
+            .contains("mode"));
+    }
 
     #[test]
     fn output_specs_parse_like_buildx() {

@@ -196,19 +196,8 @@ fn push_images(
             continue;
         };
         let task = progress.task(&format!("pushing {name}"));
-        let mut insecure_registries = opts.insecure_registries.clone();
-        if *insecure {
-            insecure_registries.push(
-                crate::registry::push::parse_reference(name)?
-                    .registry()
-                    .to_string(),
-            );
-        }
         let push_opts = PushOptions {
-            registry: crate::registry::RegistryOptions {
-                insecure_registries,
-                docker_config: None,
-            },
+            registry: opts.registry_options(name, *insecure),
             mount_from: pushed.clone(),
         };
         match push_image(store, digest, name, &push_opts) {

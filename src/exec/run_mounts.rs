@@ -110,6 +110,16 @@ impl MountSet {
             if let Some(w) = warning {
                 stage.env().progress.warn(&w);
             }
+            let shared = stage.env().registry_cache;
+            shared.note_mount(id);
+            if shared
+                .seed_mount(&key, &lock.home(), stage.env().store)
+                .with_context(|| format!("filling cache mount {id:?} from the registry cache"))?
+            {
+                stage.env().progress.info(&format!(
+                    "cache mount {id:?} filled from the registry cache"
+                ));
+            }
             self.cache_locks.insert(key, lock);
         }
         Ok(())

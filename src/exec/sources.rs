@@ -119,10 +119,7 @@ impl<'a> ExternalImages<'a> {
         let r = crate::registry::ImageRef::parse(reference).with_context(|| {
             format!("{reference:?} is neither an earlier stage nor a named build context, so it must name an image in a registry")
         })?;
-        let opts = crate::registry::RegistryOptions {
-            insecure_registries: self.opts.insecure_registries.clone(),
-            docker_config: None,
-        };
+        let opts = self.opts.registry_options(reference, false);
         let img = crate::registry::pull_image(self.store, &r, platform, &opts)
             .with_context(|| format!("pulling {r} for {platform}"))?;
         Ok(BaseImage {

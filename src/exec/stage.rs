@@ -79,6 +79,9 @@ pub struct StageExec<'a> {
     no_cache: bool,
     /// Steps answered from the step cache so far.
     cached_steps: usize,
+    /// Whether the exported image contains this stage's layers (the target
+    /// or a stage it is built FROM): what `--cache-to mode=min` exports.
+    is_image_stage: bool,
     /// The progress entry of the instruction running now.
     step: Option<super::progress::StepHandle>,
 }
@@ -105,6 +108,9 @@ impl<'a> StageExec<'a> {
             platform: env.platform.clone(),
             no_cache: env.opts.no_cache,
             cached_steps: 0,
+            is_image_stage: graph
+                .target(env.opts.target.as_deref())
+                .is_ok_and(|t| graph.base_chain(t).contains(&index)),
             step: None,
         }
     }
@@ -467,8 +473,13 @@ impl<'a> StageExec<'a> {
         run: impl FnOnce(&mut Self) -> Result<StepOutput>,
     ) -> Result<()> {
         let cache = &self.env.steps;
+        let shared = self.env.registry_cache;
         if !self.no_cache {
-            if let Some(record) = cache.lookup(&key, self.env.store) {
+            let hit = cache
+                .lookup(&key, self.env.store)
+                .or_else(|| shared.lookup(&key, cache, self.env.store, self.env.progress));
+            if let Some(record) = hit {
+                shared.note_step(&key, &record, self.is_image_stage);
                 self.reuse(record)?;
                 self.cached_steps += 1;
                 return Ok(());
@@ -496,6 +507,7 @@ impl<'a> StageExec<'a> {
         };
         self.history(created_by.clone(), layer.is_none());
         let record = crate::store::StepRecord::new(created_by, layer);
+        shared.note_step(&key, &record, self.is_image_stage);
         if let Err(e) = cache.record(&key, &record) {
             // The build is fine without it; the next one runs the step again.
             self.progress
@@ -713,13 +725,19 @@ pub(super) fn source_identity(
             memo.list("sources", sources)
                 .str("parents", if parents { "1" } else { "0" });
             let memo = memo.finish();
-            if let Some(known) = env.steps.recall_digest(&memo) {
+            if let Some(known) = env
+                .steps
+                .recall_digest(&memo)
+                .or_else(|| env.registry_cache.recall_digest(&memo))
+            {
+                env.registry_cache.note_digest(&memo, &known);
                 return Ok(format!("files {known}"));
             }
             let tree = r.tree(env)?;
             let roots = super::copy::matched_sources(tree, sources, parents)?;
             let digest = super::step_key::tree_digest(tree, &roots, sde)?;
             let _ = env.steps.remember_digest(&memo, &digest);
+            env.registry_cache.note_digest(&memo, &digest);
             Ok(format!("files {digest}"))
         }
         Source::Scratch => bail!("--from=scratch: scratch has no files"),

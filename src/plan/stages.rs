@@ -134,6 +134,18 @@ impl StageGraph {
         Ok(needed.into_iter().collect())
     }
 
+    /// `target` and the stages it is built FROM, transitively: the stages
+    /// whose layers the exported image contains.
+    pub fn base_chain(&self, target: usize) -> Vec<usize> {
+        let mut chain = vec![target];
+        let mut i = target;
+        while let Source::Stage(base) = self.resolve(&self.stages[i].base, i) {
+            chain.push(base);
+            i = base;
+        }
+        chain
+    }
+
     /// The stages stage `i` reads from (its base, COPY --from, RUN
     /// --mount from), each once, ascending.
     pub fn deps(&self, i: usize) -> Vec<usize> {
@@ -158,6 +170,19 @@ impl StageGraph {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn base_chain_follows_from_only() {
+        let g = StageGraph::new(vec![
+            stage(Some("tools"), "scratch", &[]),
+            stage(Some("build"), "scratch", &[]),
+            stage(Some("mid"), "build", &["tools"]),
+            stage(None, "mid", &[]),
+        ])
+        .unwrap();
+        assert_eq!(g.base_chain(3), vec![3, 2, 1]);
+        assert_eq!(g.base_chain(0), vec![0]);
+    }
+
     use super::*;
 
     fn stage(name: Option<&str>, base: &str, froms: &[&str]) -> StageRefs {

@@ -142,6 +142,21 @@ impl Connection {
         })
     }
 
+    /// A connection to `reference`'s registry, authenticated with what the
+    /// Docker config holds for it (anonymous when nothing).
+    pub fn open(
+        reference: &super::ImageRef,
+        opts: &RegistryOptions,
+    ) -> Result<Connection, RegistryError> {
+        let creds = super::auth::lookup(reference.registry(), opts)?;
+        let conn = Connection::new(reference.api_host(), creds, opts)?;
+        conn.block_on(
+            conn.client()
+                .store_auth_if_needed(reference.api_host(), conn.auth()),
+        );
+        Ok(conn)
+    }
+
     pub fn client(&self) -> &oci_client::Client {
         &self.client
     }
@@ -237,6 +252,22 @@ fn is_auth_failure(e: &OciDistributionError) -> bool {
             .iter()
             .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
         OciDistributionError::ServerError { code, .. } => *code == 401,
+        _ => false,
+    }
+}
+
+/// The registry has no such manifest or blob (404, MANIFEST_UNKNOWN, ...).
+pub fn is_not_found(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::ManifestUnknown | OciErrorCode::BlobUnknown | OciErrorCode::NotFound
+            )
+        }),
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        OciDistributionError::RequestError(r) => r.status().is_some_and(|s| s.as_u16() == 404),
         _ => false,
     }
 }

@@ -8,11 +8,13 @@
 //! digest and size before it is stored or used.
 
 pub mod auth;
+pub mod cache;
 pub mod client;
 pub mod login;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod transfer;
 
 pub use client::RegistryError;
 pub use pull::{pull_image, PulledImage, PulledLayer};

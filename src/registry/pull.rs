@@ -6,18 +6,15 @@
 //! reference whose blobs are all in the store resolves without contacting
 //! the registry at all.
 
-use super::auth;
-use super::client::{Connection, Failure, RegistryError};
+use super::client::{Connection, RegistryError};
 use super::reference::ImageRef;
 use super::RegistryOptions;
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 use crate::oci::config::ImageConfig;
 use crate::oci::layout_read::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use crate::plan::platform::Platform;
 use crate::store::BlobStore;
-use futures_util::StreamExt as _;
 use serde::Deserialize;
-use std::io::Write as _;
 
 /// Manifests, indexes and configs larger than this are refused.
 const MAX_JSON_BLOB: u64 = 16 << 20;
@@ -136,14 +133,7 @@ impl Puller<'_> {
     /// The connection, opened (and credentials looked up) on first use.
     fn conn(&mut self) -> Result<&Connection, RegistryError> {
         if self.conn.is_none() {
-            let host = self.reference.registry();
-            let creds = auth::lookup(host, self.opts)?;
-            let conn = Connection::new(self.reference.api_host(), creds, self.opts)?;
-            conn.block_on(
-                conn.client()
-                    .store_auth_if_needed(self.reference.api_host(), conn.auth()),
-            );
-            self.conn = Some(conn);
+            self.conn = Some(Connection::open(self.reference, self.opts)?);
         }
         Ok(self.conn.as_ref().expect("just set"))
     }
@@ -297,72 +287,8 @@ impl Puller<'_> {
             return Ok(());
         }
         let store = self.store.clone();
-        let registry = self.registry();
-        let label = format!("{what} {d} of {}", self.reference);
         let reference = self.reference.clone();
-        let digest_str = d.to_string();
-        self.conn()?.retry(&format!("downloading {what} {d}"), |c| {
-            c.block_on(async {
-                let mut stream = c
-                    .client()
-                    .pull_blob_stream(reference.oci(), digest_str.as_str())
-                    .await?;
-                let mut out = HashingWriter::new(store.writer().map_err(RegistryError::from)?);
-                let mut received = 0u64;
-                let mut stream_error = None;
-                while let Some(chunk) = stream.next().await {
-                    match chunk {
-                        Ok(bytes) => {
-                            received += bytes.len() as u64;
-                            if received > size {
-                                break;
-                            }
-                            out.write_all(&bytes).map_err(|e| RegistryError::Invalid {
-                                registry: registry.clone(),
-                                what: format!("writing {label} to the store: {e}"),
-                            })?;
-                        }
-                        Err(e) => {
-                            stream_error = Some(e);
-                            break;
-                        }
-                    }
-                }
-                let (writer, got, written) = out.finish();
-                let complete = received == size;
-                if received > size || (complete && got != *d) {
-                    // oci-client's own check may also have fired; kiln's
-                    // verdict names the blob and the registry.
-                    return Err(Failure::Kiln(RegistryError::DigestMismatch {
-                        registry: registry.clone(),
-                        what: label.clone(),
-                        expected: d.to_string(),
-                        expected_size: size,
-                        actual: if received > size {
-                            "content longer than its descriptor".into()
-                        } else {
-                            got.to_string()
-                        },
-                        actual_size: received,
-                    }));
-                }
-                if let Some(e) = stream_error {
-                    return Err(Failure::Oci(e.into()));
-                }
-                if !complete {
-                    return Err(Failure::Kiln(RegistryError::DigestMismatch {
-                        registry: registry.clone(),
-                        what: label.clone(),
-                        expected: d.to_string(),
-                        expected_size: size,
-                        actual: got.to_string(),
-                        actual_size: written,
-                    }));
-                }
-                writer.commit().map_err(RegistryError::from)?;
-                Ok::<(), Failure>(())
-            })
-        })
+        super::transfer::download_blob(self.conn()?, &reference, d, size, what, &store)
     }
 
     /// Picks the index entry for `platform` (a lone entry without a

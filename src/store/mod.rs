@@ -4,6 +4,7 @@
 mod blobs;
 pub mod images;
 pub mod lock;
+pub mod mount_snapshot;
 pub mod prune;
 pub mod run_cache;
 pub mod steps;

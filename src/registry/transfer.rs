@@ -1,0 +1,91 @@
+//! Moving one blob from a registry into kiln's store, verified: the bytes
+//! must hash to the descriptor's digest and have its size, or nothing is
+//! stored. Shared by image pulls and the registry build cache.
+
+use super::client::{Connection, Failure, RegistryError};
+use super::reference::ImageRef;
+use crate::digest::{Digest, HashingWriter};
+use crate::store::BlobStore;
+use futures_util::StreamExt as _;
+use std::io::Write as _;
+
+/// Streams blob `d` of `reference`'s repository into `store` (unless it is
+/// there), refusing content that does not hash to `d` or is not `size`
+/// bytes. `what` names the blob in messages ("layer", "cache blob").
+pub fn download_blob(
+    conn: &Connection,
+    reference: &ImageRef,
+    d: &Digest,
+    size: u64,
+    what: &str,
+    store: &BlobStore,
+) -> Result<(), RegistryError> {
+    if store.contains(d) {
+        return Ok(());
+    }
+    let registry = reference.registry().to_string();
+    let label = format!("{what} {d} of {reference}");
+    let digest_str = d.to_string();
+    conn.retry(&format!("downloading {what} {d}"), |c| {
+        c.block_on(async {
+            let mut stream = c
+                .client()
+                .pull_blob_stream(reference.oci(), digest_str.as_str())
+                .await?;
+            let mut out = HashingWriter::new(store.writer().map_err(RegistryError::from)?);
+            let mut received = 0u64;
+            let mut stream_error = None;
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(bytes) => {
+                        received += bytes.len() as u64;
+                        if received > size {
+                            break;
+                        }
+                        out.write_all(&bytes).map_err(|e| RegistryError::Invalid {
+                            registry: registry.clone(),
+                            what: format!("writing {label} to the store: {e}"),
+                        })?;
+                    }
+                    Err(e) => {
+                        stream_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            let (writer, got, written) = out.finish();
+            let complete = received == size;
+            if received > size || (complete && got != *d) {
+                // oci-client's own check may also have fired; kiln's
+                // verdict names the blob and the registry.
+                return Err(Failure::Kiln(RegistryError::DigestMismatch {
+                    registry: registry.clone(),
+                    what: label.clone(),
+                    expected: d.to_string(),
+                    expected_size: size,
+                    actual: if received > size {
+                        "content longer than its descriptor".into()
+                    } else {
+                        got.to_string()
+                    },
+                    actual_size: received,
+                }));
+            }
+            if let Some(e) = stream_error {
+                return Err(Failure::Oci(e.into()));
+            }
+            if !complete {
+                return Err(Failure::Kiln(RegistryError::DigestMismatch {
+                    registry: registry.clone(),
+                    what: label.clone(),
+                    expected: d.to_string(),
+                    expected_size: size,
+                    actual: got.to_string(),
+                    actual_size: written,
+                }));
+            }
+            writer.commit().map_err(RegistryError::from)?;
+            Ok::<(), Failure>(())
+        })
+    })
+}

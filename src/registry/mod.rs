@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod fetch;
 pub mod login;
 pub mod pull;
 pub mod push;

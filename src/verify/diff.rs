@@ -4,7 +4,7 @@
 
 use super::fields;
 pub use super::fields::FieldDiff;
-use super::layer::{scan, FileEntry, LayerScan, MAX_KEPT};
+use super::layer::{scan, FileEntry, LayerScan};
 use super::source::{Image, LayerRef, PlatformImage, SourceError, SourceKind};
 use super::text::{first_difference, looks_like_text, LineDiff};
 use serde::Serialize;
@@ -145,9 +145,26 @@ pub fn diff(a: &Image, b: &Image) -> Result<DiffReport, SourceError> {
             .push("A is a single image, B an index (multi-platform)".into()),
         (None, None) => {}
     }
+    let archive = [a.kind, b.kind].contains(&SourceKind::DockerArchive);
     for (pa, pb) in pair_platforms(a, b) {
         let p = match (pa, pb) {
-            (Some(x), Some(y)) => compare_platform(a, x, b, y)?,
+            (Some(x), Some(y)) => {
+                let mut p = compare_platform(a, x, b, y)?;
+                // Docker archives conventionally hold uncompressed layers:
+                // the same tar compressed otherwise is the same content.
+                if archive {
+                    p.layers.retain(|l| {
+                        if l.compression_only {
+                            report.notes.push(format!(
+                                "layer {}: same tar, stored with other compression (docker archive)",
+                                l.layer
+                            ));
+                        }
+                        !l.compression_only
+                    });
+                }
+                p
+            }
             (Some(x), None) => only(&x.platform, "a"),
             (None, Some(y)) => only(&y.platform, "b"),
             (None, None) => continue,
@@ -356,6 +373,13 @@ fn compare_layer(
             sum.diff_id = Some(s.diff_id.to_string());
         }
     }
+    if sa.tar_error.is_some() || sb.tar_error.is_some() {
+        d.tar.push(fd(
+            "tar stream error (entries after it are not compared)",
+            sa.tar_error.clone(),
+            sb.tar_error.clone(),
+        ));
+    }
     if !la.media_type.is_empty() && !lb.media_type.is_empty() && la.media_type != lb.media_type {
         d.compression.push(fd(
             "media type",
@@ -503,7 +527,6 @@ fn entry_fields(a: &FileEntry, b: &FileEntry) -> Vec<FieldDiff> {
         &json!({"pax": b.pax}),
         &[],
     ));
-    let _ = MAX_KEPT;
     out
 }
 

@@ -127,6 +127,9 @@ pub struct LayerScan {
     /// sha256 of the uncompressed tar (what a config's diff_id should be).
     pub diff_id: Digest,
     pub entries: Vec<FileEntry>,
+    /// Why reading the tar stopped early (truncated or malformed archive);
+    /// the entries before that point are kept.
+    pub tar_error: Option<String>,
 }
 
 fn kind_name(t: tar::EntryType) -> &'static str {
@@ -209,8 +212,37 @@ pub fn scan(compressed: impl Read, keep: &BTreeSet<String>) -> io::Result<LayerS
         hash: HashingWriter::new(io::sink()),
     };
     let mut entries = Vec::new();
+    let mut tar_error = None;
     {
         let mut ar = tar::Archive::new(&mut hashing);
+        let read = read_entries(&mut ar, keep, &mut entries);
+        if let Err(e) = read {
+            tar_error = Some(e.to_string());
+        }
+    }
+    // The end-of-archive blocks and any padding are part of the diff_id;
+    // reading to the end also runs the source's digest check (which fails
+    // again here if it failed inside the tar reader).
+    io::copy(&mut hashing, &mut io::sink())?;
+    let Hashing { inner, hash } = hashing;
+    drop(inner);
+    let (_, diff_id, _) = hash.finish();
+    Ok(LayerScan {
+        compression,
+        gzip,
+        compressed_size: count.get(),
+        diff_id,
+        entries,
+        tar_error,
+    })
+}
+
+fn read_entries<R: Read>(
+    ar: &mut tar::Archive<R>,
+    keep: &BTreeSet<String>,
+    entries: &mut Vec<FileEntry>,
+) -> io::Result<()> {
+    {
         for entry in ar.entries()? {
             let mut entry = entry?;
             let mut pax = BTreeMap::new();
@@ -276,19 +308,7 @@ pub fn scan(compressed: impl Read, keep: &BTreeSet<String>) -> io::Result<LayerS
             });
         }
     }
-    // The end-of-archive blocks and any padding are part of the diff_id;
-    // reading to the end also runs the source's digest check.
-    io::copy(&mut hashing, &mut io::sink())?;
-    let Hashing { inner, hash } = hashing;
-    drop(inner);
-    let (_, diff_id, _) = hash.finish();
-    Ok(LayerScan {
-        compression,
-        gzip,
-        compressed_size: count.get(),
-        diff_id,
-        entries,
-    })
+    Ok(())
 }
 
 #[cfg(test)]

@@ -779,10 +779,15 @@ struct Verifying<'a> {
     want: Digest,
     size: Option<u64>,
     what: String,
+    /// A mismatch, reported again on every later read.
+    failed: Option<String>,
 }
 
 impl Read for Verifying<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(f) = &self.failed {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, f.clone()));
+        }
         let n = self.inner.read(buf)?;
         let Some(h) = self.hasher.as_mut() else {
             return Ok(n);
@@ -797,13 +802,12 @@ impl Read for Verifying<'_> {
         let h = self.hasher.take().expect("checked above");
         let (_, got, len) = h.finish();
         if got != self.want || self.size.is_some_and(|s| s != len) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{} does not match its descriptor: {len} bytes hashing to {got}",
-                    self.what
-                ),
-            ));
+            let msg = format!(
+                "{} does not match its descriptor: {len} bytes hashing to {got}",
+                self.what
+            );
+            self.failed = Some(msg.clone());
+            return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
         }
         Ok(0)
     }
@@ -831,6 +835,7 @@ impl Image {
             want: layer.digest.clone(),
             size: Some(layer.size),
             what: format!("{}: layer {}", self.reference, layer.digest),
+            failed: None,
         })
     }
 }

@@ -450,3 +450,40 @@ fn verify_checks_the_rebuild() {
     );
     assert!(ok.status.success(), "{}", text(&ok));
 }
+
+#[test]
+fn registry_images_are_fetched_and_compared() {
+    if !registry::registry_available(false) {
+        return;
+    }
+    let reg = registry::TestRegistry::start();
+    let t = T::new();
+    let l1 = t.layout(&base(&t, "a"), "l1", &[]);
+    let ctx = t.ctx(
+        "b",
+        DOCKERFILE,
+        &[("a.txt", "one\ntwo\nthree\n"), ("b.txt", "BEE\n")],
+    );
+    let l2 = t.layout(&ctx, "l2", &[]);
+    reg.push_layout(&l1, "diffme", "1", None);
+    let remote = format!("docker://{}/diffme:1", reg.host());
+    let out = expect_code(
+        kiln(&t.cache(), &["diff", &remote, l1.to_str().unwrap()]),
+        0,
+    );
+    assert!(out.contains("identical"), "{out}");
+    let out = expect_code(
+        kiln(&t.cache(), &["diff", &remote, l2.to_str().unwrap()]),
+        1,
+    );
+    assert!(
+        out.contains(r#"first difference at line 1: "bee" vs "BEE""#),
+        "{out}"
+    );
+    let missing = format!("{}/nothere:1", reg.host());
+    let out = expect_code(
+        kiln(&t.cache(), &["diff", &missing, l1.to_str().unwrap()]),
+        2,
+    );
+    assert!(out.contains("nothere"), "{out}");
+}

@@ -16,3 +16,4 @@ pub mod plan;
 pub mod registry;
 pub mod snapshot;
 pub mod store;
+pub mod verify;

@@ -21,6 +21,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", result.manifest_digest);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Diff(args) => crate::verify::cli::diff(&cache_dir, &args),
+        Command::Verify(args) => {
+            let crate::verify::cli::VerifyArgs { check, build } = *args;
+            crate::verify::cli::expected(&check)?;
+            let cache = crate::verify::rebuild::BuildCache::new(check.use_cache, &cache_dir)?;
+            let opts = build_options(build, cache.dir().to_path_buf())?;
+            crate::verify::cli::verify(&opts, &check, &cache_dir)
+        }
         Command::Login(args) => login(args),
         Command::Logout { registry } => {
             let host = crate::registry::login::registry_host(&registry)?;

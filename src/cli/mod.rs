@@ -44,6 +44,10 @@ pub enum Command {
         /// Registry host (HOST[:PORT]); Docker Hub is docker.io
         registry: String,
     },
+    /// Compare two images down to the cause (exit 0 identical, 1 different, 2 unreadable)
+    Diff(crate::verify::cli::DiffArgs),
+    /// Rebuild and check the result is the expected image (--expect or --against)
+    Verify(Box<crate::verify::cli::VerifyArgs>),
     /// Inspect and clean up the cache dir
     #[command(subcommand)]
     Cache(CacheCommand),

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod cache;
 pub mod client;
+pub mod fetch;
 pub mod login;
 pub mod pull;
 pub mod push;

@@ -3,13 +3,11 @@
 //! digest, each checked against its digest (and size, when a descriptor
 //! gives one) before a caller sees it. Nothing is put in the blob store.
 
-use super::auth;
-use super::client::{Connection, Failure, RegistryError};
+use super::client::{Connection, RegistryError};
 use super::reference::ImageRef;
 use super::RegistryOptions;
-use crate::digest::{Digest, HashingWriter};
+use crate::digest::Digest;
 use crate::oci::layout_read::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
-use futures_util::StreamExt as _;
 use std::io::Write;
 
 /// Manifests and indexes larger than this are refused.
@@ -25,15 +23,9 @@ pub struct Fetcher {
 impl Fetcher {
     /// Connects (with the Docker config's credentials for the host).
     pub fn connect(reference: &ImageRef, opts: &RegistryOptions) -> Result<Fetcher, RegistryError> {
-        let creds = auth::lookup(reference.registry(), opts)?;
-        let conn = Connection::new(reference.api_host(), creds, opts)?;
-        conn.block_on(
-            conn.client()
-                .store_auth_if_needed(reference.api_host(), conn.auth()),
-        );
         Ok(Fetcher {
             reference: reference.clone(),
-            conn,
+            conn: Connection::open(reference, opts)?,
         })
     }
 
@@ -103,59 +95,25 @@ impl Fetcher {
     ) -> Result<(), RegistryError> {
         let label = format!("blob {digest} of {}", self.reference);
         let registry = self.reference.registry().to_string();
-        let digest_str = digest.to_string();
-        // A retry must not append to what a failed attempt wrote: buffer
-        // per attempt into a temp file, copy out once verified.
-        let tmp = self.conn.retry(&format!("downloading {label}"), |c| {
-            c.block_on(async {
-                let mut stream = c
-                    .client()
-                    .pull_blob_stream(self.reference.oci(), digest_str.as_str())
-                    .await?;
-                let file = tempfile::tempfile().map_err(|e| {
-                    Failure::Kiln(RegistryError::Invalid {
-                        registry: registry.clone(),
-                        what: format!("{label}: cannot create a temporary file: {e}"),
-                    })
-                })?;
-                let mut w = HashingWriter::new(std::io::BufWriter::new(file));
-                let mut received = 0u64;
-                while let Some(chunk) = stream.next().await {
-                    let bytes = chunk.map_err(|e| Failure::Oci(e.into()))?;
-                    received += bytes.len() as u64;
-                    if received > size {
-                        break;
-                    }
-                    w.write_all(&bytes).map_err(|e| {
-                        Failure::Kiln(RegistryError::Invalid {
-                            registry: registry.clone(),
-                            what: format!("{label}: writing a temporary file: {e}"),
-                        })
-                    })?;
-                }
-                let (buf, got, _) = w.finish();
-                if received != size || got != *digest {
-                    return Err(Failure::Kiln(self.mismatch(
-                        label.clone(),
-                        digest,
-                        size,
-                        &got,
-                        received,
-                    )));
-                }
-                buf.into_inner().map_err(|e| {
-                    Failure::Kiln(RegistryError::Invalid {
-                        registry: registry.clone(),
-                        what: format!("{label}: writing a temporary file: {}", e.error()),
-                    })
-                })
-            })
-        })?;
-        let mut tmp = tmp;
         let io = |e: std::io::Error| RegistryError::Invalid {
             registry: registry.clone(),
-            what: format!("{label}: copying out: {e}"),
+            what: format!("{label}: {e}"),
         };
+        // Verified in a temporary file, then copied out: `out` never sees
+        // bytes that turn out not to match.
+        let tmp = super::transfer::download_verified(
+            &self.conn,
+            &self.reference,
+            digest,
+            size,
+            "blob",
+            || {
+                tempfile::tempfile()
+                    .map(std::io::BufWriter::new)
+                    .map_err(io)
+            },
+        )?;
+        let mut tmp = tmp.into_inner().map_err(|e| io(e.into_error()))?;
         std::io::Seek::rewind(&mut tmp).map_err(io)?;
         std::io::copy(&mut tmp, out).map_err(io)?;
         Ok(())

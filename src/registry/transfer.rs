@@ -7,7 +7,7 @@ use super::reference::ImageRef;
 use crate::digest::{Digest, HashingWriter};
 use crate::store::BlobStore;
 use futures_util::StreamExt as _;
-use std::io::Write as _;
+use std::io::Write;
 
 /// Streams blob `d` of `reference`'s repository into `store` (unless it is
 /// there), refusing content that does not hash to `d` or is not `size`
@@ -23,6 +23,24 @@ pub fn download_blob(
     if store.contains(d) {
         return Ok(());
     }
+    let writer = download_verified(conn, reference, d, size, what, || {
+        store.writer().map_err(RegistryError::from)
+    })?;
+    writer.commit()?;
+    Ok(())
+}
+
+/// Streams blob `d` into a fresh sink from `new_sink` (one per attempt, so
+/// a retry never appends to a failed attempt's bytes) and returns the sink
+/// once the content is exactly `size` bytes hashing to `d`.
+pub fn download_verified<W: Write>(
+    conn: &Connection,
+    reference: &ImageRef,
+    d: &Digest,
+    size: u64,
+    what: &str,
+    new_sink: impl Fn() -> Result<W, RegistryError>,
+) -> Result<W, RegistryError> {
     let registry = reference.registry().to_string();
     let label = format!("{what} {d} of {reference}");
     let digest_str = d.to_string();
@@ -32,7 +50,7 @@ pub fn download_blob(
                 .client()
                 .pull_blob_stream(reference.oci(), digest_str.as_str())
                 .await?;
-            let mut out = HashingWriter::new(store.writer().map_err(RegistryError::from)?);
+            let mut out = HashingWriter::new(new_sink()?);
             let mut received = 0u64;
             let mut stream_error = None;
             while let Some(chunk) = stream.next().await {
@@ -44,7 +62,7 @@ pub fn download_blob(
                         }
                         out.write_all(&bytes).map_err(|e| RegistryError::Invalid {
                             registry: registry.clone(),
-                            what: format!("writing {label} to the store: {e}"),
+                            what: format!("writing {label}: {e}"),
                         })?;
                     }
                     Err(e) => {
@@ -84,8 +102,7 @@ pub fn download_blob(
                     actual_size: written,
                 }));
             }
-            writer.commit().map_err(RegistryError::from)?;
-            Ok::<(), Failure>(())
+            Ok::<W, Failure>(writer)
         })
     })
 }

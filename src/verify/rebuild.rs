@@ -81,6 +81,10 @@ pub fn verify(
     let expected_image = against.map(|r| open(r, open_opts)).transpose()?;
     let result = crate::exec::build(opts).context("rebuilding")?;
     let produced = result.manifest_digest;
+    // A multi-platform rebuild is an index: equal index digests mean every
+    // platform's image is equal. A single-platform one is compared with
+    // that platform's entry when the expected image is an index.
+    let produced_index = result.media_type == crate::oci::image::MEDIA_INDEX;
     let mut out = Outcome {
         produced: produced.clone(),
         matches: true,
@@ -106,9 +110,17 @@ pub fn verify(
         }
     }
     if let Some(img) = &expected_image {
-        let platform = opts.platform.to_string();
         let rebuilt = open_store_digest(&opts.cache_dir, &produced)?;
-        let want = expected_digest(img, &platform);
+        let want = if produced_index {
+            img.digest.clone()
+        } else {
+            let platform = opts
+                .platforms
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            expected_digest(img, &platform)
+        };
         let same = match &want {
             Some(w) => *w == produced,
             // A docker archive has no manifest: compare content.

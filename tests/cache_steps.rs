@@ -315,3 +315,40 @@ fn rawjson_progress_is_one_json_object_per_line_and_marks_hits() {
     let second = events(&fx);
     assert_eq!(status_of(&second, "cached"), PIPELINE_STEPS);
 }
+
+/// A RUN step must see the same tree whether the steps before it ran in
+/// this build or came from the cache: COPY'd files keep their clamped
+/// mtime (the one the layer records), not the context file's, and files an
+/// earlier RUN wrote keep the clamped one too.
+#[test]
+fn a_step_sees_the_same_mtimes_after_a_hit_as_after_a_run() {
+    let fx = Fixture::new();
+    fx.write(&[("data.txt", "payload\n")]);
+    set_mtime(&fx.ctx().join("data.txt"), 1_800_000_000);
+    let prefix = "FROM scratch\nWORKDIR /w\nCOPY data.txt .\nRUN echo made > made.txt && sleep 1\n";
+    let probe = "RUN stat -c '%n %Y' /w /w/data.txt /w/made.txt > /stat && tar cf /w.tar /w\n";
+    // Cache dir 1 runs the prefix with another last step first, so the
+    // probe's build hits COPY and the first RUN.
+    fx.write(&[("Dockerfile", &format!("{prefix}RUN echo other > /o\n"))]);
+    build_plain(&fx, &["--source-date-epoch", "1000"]);
+    fx.write(&[("Dockerfile", &format!("{prefix}{probe}"))]);
+    let (after_hits, log) = build_plain(&fx, &["--source-date-epoch", "1000"]);
+    assert!(log.contains("CACHED"), "the prefix should hit:\n{log}");
+    // A fresh cache runs every step.
+    let fresh = Fixture::new();
+    fresh.write(&[
+        ("data.txt", "payload\n"),
+        ("Dockerfile", &format!("{prefix}{probe}")),
+    ]);
+    set_mtime(&fresh.ctx().join("data.txt"), 1_800_000_000);
+    let (after_runs, _) = build_plain(&fresh, &["--source-date-epoch", "1000"]);
+    assert_eq!(after_hits, after_runs);
+    let img = fresh.build(
+        &format!("{prefix}{probe}"),
+        &["--source-date-epoch", "1000"],
+    );
+    for line in img.file("stat").text().lines() {
+        let secs: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(secs <= 1000, "{line}: mtime above SOURCE_DATE_EPOCH");
+    }
+}

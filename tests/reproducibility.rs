@@ -7,29 +7,80 @@ use common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 const GOLDEN: &str = "reproducibility/golden-digests.txt";
 
-/// `name sha256:...` lines; `#` comments.
-fn golden() -> Vec<(String, String)> {
+/// One pinned build: `EXAMPLE DIGEST [FLAGS...]` lines; `#` comments.
+struct Pinned {
+    example: String,
+    digest: String,
+    flags: Vec<String>,
+}
+
+fn golden() -> Vec<Pinned> {
     let text = fs::read_to_string(repo_root().join(GOLDEN)).expect("read golden digests");
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
-            let (name, digest) = l.split_once(char::is_whitespace).expect("name digest");
-            (name.to_string(), digest.trim().to_string())
+            let mut words = l.split_whitespace().map(str::to_string);
+            let example = words.next().expect("example name");
+            let digest = words.next().expect("digest");
+            Pinned {
+                example,
+                digest,
+                flags: words.collect(),
+            }
         })
         .collect()
 }
 
-fn build(cache: &Path, context: &Path, extra_env: &[(&str, &str)]) -> String {
-    let mut cmd = kiln_cmd(
-        cache,
-        &["build", "--progress=quiet", context.to_str().unwrap()],
-    );
-    for (k, v) in extra_env {
+/// Every example directory.
+fn examples() -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = fs::read_dir(repo_root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Dockerfile").is_file())
+        .collect();
+    all.sort();
+    all
+}
+
+/// How one build of the matrix differs from the reference build.
+#[derive(Default)]
+struct Host<'a> {
+    env: &'a [(&'a str, &'a str)],
+    flags: &'a [&'a str],
+    /// The umask kiln itself runs under.
+    umask: Option<&'a str>,
+}
+
+fn build(cache: &Path, context: &Path, host: &Host<'_>) -> String {
+    let mut args = vec!["build", "--progress=quiet"];
+    args.extend_from_slice(host.flags);
+    args.push(context.to_str().unwrap());
+    let kiln = kiln_cmd(cache, &args);
+    let mut cmd = match host.umask {
+        None => kiln,
+        Some(mask) => {
+            // The same command under `sh -c 'umask M; exec kiln ...'`.
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
+                .arg(kiln.get_program())
+                .args(kiln.get_args());
+            for (k, v) in kiln.get_envs() {
+                match v {
+                    Some(v) => sh.env(k, v),
+                    None => sh.env_remove(k),
+                };
+            }
+            sh
+        }
+    };
+    for (k, v) in host.env {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
@@ -42,20 +93,36 @@ fn build(cache: &Path, context: &Path, extra_env: &[(&str, &str)]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// `kiln verify --expect` each pinned digest: a fresh, isolated cache per
+/// build, and a failure prints the digest to pin if the change is wanted.
 #[test]
 fn examples_match_their_pinned_golden_digests() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut mismatches = Vec::new();
     let pinned = golden();
-    assert!(!pinned.is_empty(), "{GOLDEN} pins no example");
-    for (name, want) in &pinned {
-        let got = build(
-            &tmp.path().join("cache"),
-            &repo_root().join("examples").join(name),
-            &[],
+    let names: std::collections::BTreeSet<String> =
+        pinned.iter().map(|p| p.example.clone()).collect();
+    for example in examples() {
+        let name = example.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            names.contains(&name),
+            "examples/{name} has no golden digest in {GOLDEN}"
         );
-        if &got != want {
-            mismatches.push(format!("{name}: pinned {want}, built {got}"));
+    }
+    let mut mismatches = Vec::new();
+    for p in &pinned {
+        let ctx = repo_root().join("examples").join(&p.example);
+        let mut args = vec!["verify", "--progress=quiet", "--expect", &p.digest];
+        args.extend(p.flags.iter().map(String::as_str));
+        args.push(ctx.to_str().unwrap());
+        let out = kiln(&tmp.path().join("cache"), &args);
+        if !out.status.success() {
+            mismatches.push(format!(
+                "{} {}: {}{}",
+                p.example,
+                p.flags.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
     }
     assert!(
@@ -109,52 +176,102 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Copies `src` like a umask-022 checkout: 0644 files (0755 when
+/// executable), 0755 directories, in sorted order, with today's mtimes.
+fn plain_copy(src: &Path, dst: &Path) {
+    let mut entries: Vec<PathBuf> = Vec::new();
+    collect(src, &mut entries);
+    entries.sort();
+    for path in &entries {
+        let target = dst.join(path.strip_prefix(src).unwrap());
+        if path.is_dir() {
+            fs::create_dir_all(&target).unwrap();
+            fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
+        } else {
+            fs::create_dir_all(target.parent().unwrap()).unwrap();
+            fs::copy(path, &target).unwrap();
+            let exec = fs::metadata(path).unwrap().permissions().mode() & 0o111 != 0;
+            let mode = if exec { 0o755 } else { 0o644 };
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+}
+
+/// The matrix: every example, built under every hostile host difference,
+/// must give the reference digest.
 #[test]
 fn same_digest_under_hostile_host_differences() {
-    let example = repo_root().join("examples/hello");
     let tmp = tempfile::tempdir().unwrap();
-    let reference = build(&tmp.path().join("cache-a"), &example, &[]);
-
-    // Another absolute path, reverse creation order, umask-077 modes and
-    // new mtimes (one in the future), another cache dir, other TZ/locale/HOME.
-    let stamps = [
-        SystemTime::now(),
-        SystemTime::now() + Duration::from_secs(86_400 * 365 * 10),
+    let hostile_env = [
+        ("TZ", "Pacific/Kiritimati"),
+        ("LANG", "tr_TR.UTF-8"),
+        ("LC_ALL", "tr_TR.UTF-8"),
+        ("HOME", "/nonexistent"),
     ];
-    for (i, stamp) in stamps.into_iter().enumerate() {
-        let copy = tmp.path().join(format!("elsewhere-{i}/deeper/ctx"));
-        hostile_copy(&example, &copy, stamp);
+    for example in examples() {
+        let name = example.file_name().unwrap().to_string_lossy().into_owned();
+        let root = tmp.path().join(&name);
+        let reference = build(&root.join("cache-a"), &example, &Host::default());
+
+        // umask 022 checkout elsewhere, another cold cache, -j 1.
+        let plain = root.join("checkout-022/src");
+        plain_copy(&example, &plain);
         let got = build(
-            &tmp.path().join(format!("cache-{i}")),
-            &copy,
-            &[
-                ("TZ", "Pacific/Kiritimati"),
-                ("LANG", "tr_TR.UTF-8"),
-                ("LC_ALL", "tr_TR.UTF-8"),
-                ("HOME", "/nonexistent"),
-            ],
+            &root.join("cache-b"),
+            &plain,
+            &Host {
+                flags: &["-j", "1"],
+                ..Host::default()
+            },
         );
-        assert_eq!(got, reference, "hostile copy {i} at {}", copy.display());
+        assert_eq!(got, reference, "{name}: umask-022 checkout, -j 1");
+
+        // umask 077 checkout: reverse creation order, new mtimes and atimes
+        // (one set ten years ahead), another path and cache, another
+        // TZ/locale/HOME, and kiln itself under umask 077.
+        let stamps = [
+            SystemTime::now(),
+            SystemTime::now() + Duration::from_secs(86_400 * 365 * 10),
+        ];
+        for (i, stamp) in stamps.into_iter().enumerate() {
+            let copy = root.join(format!("elsewhere-{i}/deeper/ctx"));
+            hostile_copy(&example, &copy, stamp);
+            let got = build(
+                &root.join(format!("cache-{i}")),
+                &copy,
+                &Host {
+                    env: &hostile_env,
+                    umask: Some("077"),
+                    ..Host::default()
+                },
+            );
+            assert_eq!(
+                got,
+                reference,
+                "{name}: hostile copy {i} at {}",
+                copy.display()
+            );
+        }
+        // Warm cache: building again in the first cache dir.
+        assert_eq!(
+            build(&root.join("cache-a"), &example, &Host::default()),
+            reference,
+            "{name}: warm cache"
+        );
     }
-    // Warm cache: building again in the first cache dir gives the same bytes.
-    assert_eq!(build(&tmp.path().join("cache-a"), &example, &[]), reference);
 }
 
 #[test]
 fn source_date_epoch_changes_created_but_is_itself_reproducible() {
     let example = repo_root().join("examples/hello");
     let tmp = tempfile::tempdir().unwrap();
-    let a = build(
-        &tmp.path().join("c1"),
-        &example,
-        &[("SOURCE_DATE_EPOCH", "1700000000")],
-    );
-    let b = build(
-        &tmp.path().join("c2"),
-        &example,
-        &[("SOURCE_DATE_EPOCH", "1700000000")],
-    );
-    let zero = build(&tmp.path().join("c3"), &example, &[]);
+    let epoch = Host {
+        env: &[("SOURCE_DATE_EPOCH", "1700000000")],
+        ..Host::default()
+    };
+    let a = build(&tmp.path().join("c1"), &example, &epoch);
+    let b = build(&tmp.path().join("c2"), &example, &epoch);
+    let zero = build(&tmp.path().join("c3"), &example, &Host::default());
     assert_eq!(a, b);
     assert_ne!(a, zero);
 }

@@ -120,8 +120,16 @@ impl<'a> ExternalImages<'a> {
             format!("{reference:?} is neither an earlier stage nor a named build context, so it must name an image in a registry")
         })?;
         let opts = self.opts.registry_options(reference, false);
-        let img = crate::registry::pull_image(self.store, &r, platform, &opts)
-            .with_context(|| format!("pulling {r} for {platform}"))?;
+        let img = crate::registry::pull_image(self.store, &r, platform, &opts).map_err(|e| {
+            let hint = if e.is_unreachable() {
+                format!(
+                    "\n(without access to that registry, give the image as a named context: --build-context {reference}=oci-layout://PATH)"
+                )
+            } else {
+                String::new()
+            };
+            anyhow::Error::from(e).context(format!("pulling {r} for {platform}{hint}"))
+        })?;
         Ok(BaseImage {
             config: img.config,
             layers: img

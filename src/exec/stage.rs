@@ -494,7 +494,17 @@ impl<'a> StageExec<'a> {
             None
         } else {
             entries.sort_by(|a, b| a.path.cmp(&b.path));
-            if !applied {
+            // The tree later steps see must be the one the layer records
+            // (mtimes clamped to SOURCE_DATE_EPOCH), or a step would see
+            // different mtimes after a cache hit than after a run.
+            let sde = self.env.opts.source_date_epoch;
+            for e in &mut entries {
+                e.meta.mtime = e.meta.mtime.min(sde);
+            }
+            if applied {
+                self.rootfs()?
+                    .clamp_mtimes(entries.iter().map(|e| &e.path), sde);
+            } else {
                 self.rootfs()?.apply_entries(&entries)?;
             }
             self.push_layer(entries)?;

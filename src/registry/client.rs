@@ -51,6 +51,14 @@ pub enum RegistryError {
     Store(#[from] crate::store::StoreError),
 }
 
+impl RegistryError {
+    /// The registry could not be reached at all (DNS, refused, timeout).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, RegistryError::Request { source: OciDistributionError::RequestError(r), .. }
+            if r.is_connect() || r.is_timeout())
+    }
+}
+
 /// Whether plain HTTP may be used for `host` (`name[:port]`): loopback
 /// registries (`localhost`, 127.0.0.0/8, `::1`, as Docker allows), or hosts
 /// the user listed with `--insecure-registry`.

@@ -288,6 +288,18 @@ impl Rootfs {
         Ok(())
     }
 
+    /// Lowers the recorded mtime of `paths` to at most `max`: what the
+    /// step's layer records (SOURCE_DATE_EPOCH clamps every layer mtime),
+    /// so later steps see the same mtimes whether this step ran or its
+    /// layer came from the cache.
+    pub fn clamp_mtimes<'p>(&mut self, paths: impl IntoIterator<Item = &'p ImagePath>, max: u64) {
+        for p in paths {
+            if let Some(node) = self.record.get_mut(p) {
+                node.meta.mtime = node.meta.mtime.min(max);
+            }
+        }
+    }
+
     /// Applies entries kiln produced itself (a COPY or ADD result), in order,
     /// without going through a tar. Paths are resolved like layer entries.
     /// File contents are borrowed, not copied: the source must stay in

@@ -121,14 +121,13 @@ impl<'a> ExternalImages<'a> {
         })?;
         let opts = self.opts.registry_options(reference, false);
         let img = crate::registry::pull_image(self.store, &r, platform, &opts).map_err(|e| {
-            let hint = if e.is_unreachable() {
-                format!(
-                    "\n(without access to that registry, give the image as a named context: --build-context {reference}=oci-layout://PATH)"
+            if e.is_unreachable() {
+                anyhow::anyhow!(
+                    "pulling {r} for {platform}: {e}\n(without access to that registry, give the image as a named context: --build-context {reference}=oci-layout://PATH)"
                 )
             } else {
-                String::new()
-            };
-            anyhow::Error::from(e).context(format!("pulling {r} for {platform}{hint}"))
+                anyhow::Error::from(e).context(format!("pulling {r} for {platform}"))
+            }
         })?;
         Ok(BaseImage {
             config: img.config,

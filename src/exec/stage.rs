@@ -145,33 +145,13 @@ impl<'a> StageExec<'a> {
         }
         let steps = stage.commands.len() + 1;
         let from_step = self.progress.step(&stage_name, (1, steps), &stage.original);
-        if let Some(p) = &stage.from.platform {
-            let p = self
-                .env
-                .lexer
-                .process_word(p, &self.globals.from_scope())
-                .map_err(|e| at(stage.start_line, e.into()))?;
-            // RUN is WebAssembly, so a stage for another platform (say
-            // `FROM --platform=$BUILDPLATFORM`) needs no emulation: it only
-            // selects that platform's base image and config fields.
-            self.platform = p
-                .parse()
-                .map_err(|e| at(stage.start_line, anyhow!("{e}")))?;
+        match self.start_stage(stage, &base_ref, earlier) {
+            Ok(()) => from_step.done(),
+            Err(e) => {
+                from_step.failed(&format!("{e:#}"));
+                return Err(e);
+            }
         }
-        let triggers = self
-            .start_from(&base_ref, earlier)
-            .map_err(|e| at(stage.start_line, e))?;
-        // ONBUILD triggers of the base run first, as if written after FROM.
-        for trigger in triggers {
-            let ins = parse_trigger(&trigger).map_err(|e| at(stage.start_line, e))?;
-            self.execute(&ins, earlier).map_err(|e| {
-                at(
-                    stage.start_line,
-                    e.context(format!("ONBUILD trigger {trigger:?} of the base image")),
-                )
-            })?;
-        }
-        from_step.done();
         for (i, ins) in stage.commands.iter().enumerate() {
             self.step = Some(
                 self.progress
@@ -461,6 +441,44 @@ impl<'a> StageExec<'a> {
             }
         }
         Ok(if missing { entries } else { Vec::new() })
+    }
+
+    /// FROM: the stage's platform, its base, and the base's ONBUILD
+    /// triggers (run first, as if written after FROM).
+    fn start_stage(
+        &mut self,
+        stage: &Stage,
+        base_ref: &str,
+        earlier: &[OnceLock<StageResult>],
+    ) -> Result<()> {
+        let text = self.env.dockerfile;
+        let at = |line: usize, e: anyhow::Error| anyhow::Error::from(text.error_at(line, e));
+        if let Some(p) = &stage.from.platform {
+            let p = self
+                .env
+                .lexer
+                .process_word(p, &self.globals.from_scope())
+                .map_err(|e| at(stage.start_line, e.into()))?;
+            // RUN is WebAssembly, so a stage for another platform (say
+            // `FROM --platform=$BUILDPLATFORM`) needs no emulation: it only
+            // selects that platform's base image and config fields.
+            self.platform = p
+                .parse()
+                .map_err(|e| at(stage.start_line, anyhow!("{e}")))?;
+        }
+        let triggers = self
+            .start_from(base_ref, earlier)
+            .map_err(|e| at(stage.start_line, e))?;
+        for trigger in triggers {
+            let ins = parse_trigger(&trigger).map_err(|e| at(stage.start_line, e))?;
+            self.execute(&ins, earlier).map_err(|e| {
+                at(
+                    stage.start_line,
+                    e.context(format!("ONBUILD trigger {trigger:?} of the base image")),
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// Runs a step that may write a layer through the step cache: on a hit

@@ -308,27 +308,6 @@ fn is_manifest_type(mt: &str) -> bool {
     mt == OCI_MANIFEST || mt == DOCKER_MANIFEST
 }
 
-/// How well a descriptor's platform fits: `None` when it does not.
-/// A missing variant equals the default one (arm64 v8, arm v7).
-fn platform_score(have: &PlatformJson, want: &Platform) -> Option<u8> {
-    if have.os != want.os || have.architecture != want.architecture {
-        return None;
-    }
-    let default = match want.architecture.as_str() {
-        "arm64" => Some("v8"),
-        "arm" => Some("v7"),
-        _ => None,
-    };
-    let norm = |v: Option<&str>| v.or(default).map(str::to_string);
-    let have_v = norm(have.variant.as_deref());
-    match &want.variant {
-        Some(_) if norm(want.variant.as_deref()) == have_v => Some(2),
-        Some(_) => None,
-        None if have_v == norm(None) => Some(2),
-        None => Some(1),
-    }
-}
-
 impl Reader<'_> {
     fn invalid(&self, what: String) -> LayoutError {
         LayoutError::Invalid {
@@ -455,21 +434,20 @@ impl Reader<'_> {
             return Err(self.invalid(format!("indexes nested deeper than {MAX_DEPTH} at {ctx}")));
         }
         if let [only] = candidates {
-            if only
-                .platform
-                .as_ref()
-                .is_none_or(|p| platform_score(p, self.platform).is_some())
-            {
+            if only.platform.as_ref().is_none_or(|p| {
+                self.platform
+                    .match_score(&p.os, &p.architecture, p.variant.as_deref())
+                    .is_some()
+            }) {
                 return self.follow(only, depth);
             }
         }
         let mut best: Option<(u8, &Descriptor)> = None;
         for d in candidates {
-            if let Some(score) = d
-                .platform
-                .as_ref()
-                .and_then(|p| platform_score(p, self.platform))
-            {
+            if let Some(score) = d.platform.as_ref().and_then(|p| {
+                self.platform
+                    .match_score(&p.os, &p.architecture, p.variant.as_deref())
+            }) {
                 if best.is_none_or(|(s, _)| score > s) {
                     best = Some((score, d));
                 }

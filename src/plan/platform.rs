@@ -39,6 +39,32 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// How well an image's platform (`os`, `architecture`, `variant`, as an
+    /// index entry or config states it) fits this one: `None` when it does
+    /// not, 2 for an exact fit, 1 when this one names no variant and the
+    /// image's is not the default. A missing variant equals the default one
+    /// (arm64 v8, arm v7), as in containerd.
+    pub fn match_score(&self, os: &str, architecture: &str, variant: Option<&str>) -> Option<u8> {
+        if os != self.os || architecture != self.architecture {
+            return None;
+        }
+        let default = match self.architecture.as_str() {
+            "arm64" => Some("v8"),
+            "arm" => Some("v7"),
+            _ => None,
+        };
+        let norm = |v: Option<&str>| v.or(default).map(str::to_string);
+        let have = norm(variant);
+        match &self.variant {
+            Some(_) if norm(self.variant.as_deref()) == have => Some(2),
+            Some(_) => None,
+            None if have == norm(None) => Some(2),
+            None => Some(1),
+        }
+    }
+}
+
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;
@@ -98,6 +124,20 @@ impl FromStr for Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn match_scores_prefer_exact_variants() {
+        let amd64: Platform = "linux/amd64".parse().unwrap();
+        let arm64: Platform = "linux/arm64".parse().unwrap();
+        let armv6: Platform = "linux/arm/v6".parse().unwrap();
+        assert_eq!(amd64.match_score("linux", "amd64", None), Some(2));
+        assert_eq!(amd64.match_score("linux", "arm64", None), None);
+        assert_eq!(arm64.match_score("linux", "arm64", Some("v8")), Some(2));
+        assert_eq!(arm64.match_score("linux", "arm64", Some("v9")), Some(1));
+        assert_eq!(amd64.match_score("windows", "amd64", None), None);
+        assert_eq!(armv6.match_score("linux", "arm", Some("v7")), None);
+        assert_eq!(armv6.match_score("linux", "arm", Some("v6")), Some(2));
+    }
 
     #[test]
     fn parses_and_normalises_common_forms() {

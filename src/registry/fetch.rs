@@ -7,12 +7,10 @@ use super::client::{Connection, RegistryError};
 use super::reference::ImageRef;
 use super::RegistryOptions;
 use crate::digest::Digest;
-use crate::oci::layout_read::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use std::io::Write;
 
 /// Manifests and indexes larger than this are refused.
 const MAX_MANIFEST: u64 = 16 << 20;
-const ACCEPT: [&str; 4] = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
 
 /// A connection to the repository of one reference.
 pub struct Fetcher {
@@ -60,15 +58,7 @@ impl Fetcher {
             Some(d) => self.reference.with_digest(d),
             None => self.reference.clone(),
         };
-        let what = format!("fetching the manifest of {reference}");
-        let bytes = self.conn.retry(&what, |c| {
-            let (body, _) = c.block_on(c.client().pull_manifest_raw(
-                reference.oci(),
-                c.auth(),
-                &ACCEPT,
-            ))?;
-            Ok(body.to_vec())
-        })?;
+        let bytes = super::transfer::fetch_manifest(&self.conn, &reference)?;
         if bytes.len() as u64 > MAX_MANIFEST {
             return Err(RegistryError::Invalid {
                 registry: self.reference.registry().to_string(),

@@ -20,7 +20,6 @@ use serde::Deserialize;
 const MAX_JSON_BLOB: u64 = 16 << 20;
 /// Index nesting deeper than this is refused (cycles, hostile registries).
 const MAX_DEPTH: usize = 8;
-const ACCEPT: [&str; 4] = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
 const CONFIG_TYPES: [&str; 2] = [
     "application/vnd.oci.image.config.v1+json",
     "application/vnd.docker.container.image.v1+json",
@@ -180,15 +179,7 @@ impl Puller<'_> {
             }
         }
         let reference = self.reference.clone();
-        let what = format!("fetching the manifest of {reference}");
-        let bytes = self.conn()?.retry(&what, |c| {
-            let (body, _) = c.block_on(c.client().pull_manifest_raw(
-                reference.oci(),
-                c.auth(),
-                &ACCEPT,
-            ))?;
-            Ok(body.to_vec())
-        })?;
+        let bytes = super::transfer::fetch_manifest(self.conn()?, &reference)?;
         if bytes.len() as u64 > MAX_JSON_BLOB {
             return Err(self.invalid(format!("manifest is larger than {MAX_JSON_BLOB} bytes")));
         }
@@ -264,14 +255,7 @@ impl Puller<'_> {
             return Ok(self.store.read(d)?);
         }
         let reference = self.reference.with_digest(d);
-        let bytes = self.conn()?.retry(&format!("fetching {what} {d}"), |c| {
-            let (body, _) = c.block_on(c.client().pull_manifest_raw(
-                reference.oci(),
-                c.auth(),
-                &ACCEPT,
-            ))?;
-            Ok(body.to_vec())
-        })?;
+        let bytes = super::transfer::fetch_manifest(self.conn()?, &reference)?;
         let got = Digest::of(&bytes);
         if got != *d || bytes.len() as u64 != size {
             return Err(self.mismatch(what, d, Some(size), &got, bytes.len() as u64));
@@ -309,7 +293,7 @@ impl Puller<'_> {
             if let Some(score) = e
                 .platform
                 .as_ref()
-                .and_then(|p| platform_score(p, platform))
+                .and_then(|p| platform.match_score(&p.os, &p.architecture, p.variant.as_deref()))
             {
                 if best.is_none_or(|(s, _)| score > s) {
                     best = Some((score, e));
@@ -405,60 +389,9 @@ fn media_type_of(shape: &Shape) -> String {
     }
 }
 
-/// How well an index entry's platform fits: `None` when it does not. A
-/// missing variant equals the default one (arm64 v8, arm v7).
-fn platform_score(have: &PlatformJson, want: &Platform) -> Option<u8> {
-    if have.os != want.os || have.architecture != want.architecture {
-        return None;
-    }
-    let default = match want.architecture.as_str() {
-        "arm64" => Some("v8"),
-        "arm" => Some("v7"),
-        _ => None,
-    };
-    let norm = |v: Option<&str>| v.or(default).map(str::to_string);
-    let have_v = norm(have.variant.as_deref());
-    match &want.variant {
-        Some(_) if norm(want.variant.as_deref()) == have_v => Some(2),
-        Some(_) => None,
-        None if have_v == norm(None) => Some(2),
-        None => Some(1),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pj(os: &str, arch: &str, variant: Option<&str>) -> PlatformJson {
-        PlatformJson {
-            os: os.into(),
-            architecture: arch.into(),
-            variant: variant.map(Into::into),
-        }
-    }
-
-    #[test]
-    fn platform_scores_prefer_exact_variants() {
-        let amd64: Platform = "linux/amd64".parse().unwrap();
-        let arm64: Platform = "linux/arm64".parse().unwrap();
-        let armv6: Platform = "linux/arm/v6".parse().unwrap();
-        assert_eq!(platform_score(&pj("linux", "amd64", None), &amd64), Some(2));
-        assert_eq!(platform_score(&pj("linux", "arm64", None), &amd64), None);
-        assert_eq!(
-            platform_score(&pj("linux", "arm64", Some("v8")), &arm64),
-            Some(2)
-        );
-        assert_eq!(platform_score(&pj("windows", "amd64", None), &amd64), None);
-        assert_eq!(
-            platform_score(&pj("linux", "arm", Some("v7")), &armv6),
-            None
-        );
-        assert_eq!(
-            platform_score(&pj("linux", "arm", Some("v6")), &armv6),
-            Some(2)
-        );
-    }
 
     #[test]
     fn media_types_come_from_the_field_or_the_shape() {

@@ -5,9 +5,26 @@
 use super::client::{Connection, Failure, RegistryError};
 use super::reference::ImageRef;
 use crate::digest::{Digest, HashingWriter};
+use crate::oci::layout_read::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use crate::store::BlobStore;
 use futures_util::StreamExt as _;
 use std::io::Write;
+
+/// The media types kiln reads a manifest or index as.
+pub const MANIFEST_TYPES: [&str; 4] = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
+
+/// The manifest or index `reference` names, raw, as the registry serves it
+/// (the caller checks it against a digest where one is known).
+pub fn fetch_manifest(conn: &Connection, reference: &ImageRef) -> Result<Vec<u8>, RegistryError> {
+    conn.retry(&format!("fetching the manifest of {reference}"), |c| {
+        let (body, _) = c.block_on(c.client().pull_manifest_raw(
+            reference.oci(),
+            c.auth(),
+            &MANIFEST_TYPES,
+        ))?;
+        Ok(body.to_vec())
+    })
+}
 
 /// Streams blob `d` of `reference`'s repository into `store` (unless it is
 /// there), refusing content that does not hash to `d` or is not `size`

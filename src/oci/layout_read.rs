@@ -18,11 +18,13 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const CONFIG_TYPES: [&str; 2] = [
+/// Image config media types kiln reads.
+pub const CONFIG_TYPES: [&str; 2] = [
     "application/vnd.oci.image.config.v1+json",
     "application/vnd.docker.container.image.v1+json",
 ];
-const LAYER_TYPES: [&str; 8] = [
+/// Layer media types kiln applies.
+pub const LAYER_TYPES: [&str; 8] = [
     "application/vnd.oci.image.layer.v1.tar",
     "application/vnd.oci.image.layer.v1.tar+gzip",
     "application/vnd.oci.image.layer.v1.tar+zstd",
@@ -35,9 +37,9 @@ const LAYER_TYPES: [&str; 8] = [
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
 /// Manifests, indexes and configs larger than this are refused unread.
-const MAX_JSON_BLOB: u64 = 16 << 20;
+pub const MAX_JSON_BLOB: u64 = 16 << 20;
 /// Index nesting deeper than this is refused (cycles, hostile layouts).
-const MAX_DEPTH: usize = 8;
+pub const MAX_DEPTH: usize = 8;
 
 /// Which image of the layout to use.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,29 +11,14 @@ use super::reference::ImageRef;
 use super::RegistryOptions;
 use crate::digest::Digest;
 use crate::oci::config::ImageConfig;
-use crate::oci::layout_read::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+// The same limits and media types as reading an OCI layout.
+use crate::oci::layout_read::{
+    CONFIG_TYPES, DOCKER_LIST, DOCKER_MANIFEST, LAYER_TYPES, MAX_DEPTH, MAX_JSON_BLOB, OCI_INDEX,
+    OCI_MANIFEST,
+};
 use crate::plan::platform::Platform;
 use crate::store::BlobStore;
 use serde::Deserialize;
-
-/// Manifests, indexes and configs larger than this are refused.
-const MAX_JSON_BLOB: u64 = 16 << 20;
-/// Index nesting deeper than this is refused (cycles, hostile registries).
-const MAX_DEPTH: usize = 8;
-const CONFIG_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.config.v1+json",
-    "application/vnd.docker.container.image.v1+json",
-];
-const LAYER_TYPES: [&str; 8] = [
-    "application/vnd.oci.image.layer.v1.tar",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-];
 
 /// A layer of a pulled image: its manifest descriptor and diff id.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -143,8 +143,8 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     let context = Context::open(&opts.context_dir, ignore)
         .with_context(|| format!("opening the build context {}", opts.context_dir.display()))?;
 
-    let external = ExternalImages::new(opts, &store);
     let progress = Progress::new(opts.progress);
+    let external = ExternalImages::new(opts, &store, progress.clone());
     // KILN_WASM_CACHE shares compiled modules between cache dirs (they
     // depend only on the module and the wasmtime build).
     let sandbox = super::sandbox::SandboxCell::new(

@@ -61,16 +61,23 @@ type ResolveSlot = Arc<Mutex<Option<BaseImage>>>;
 pub struct ExternalImages<'a> {
     opts: &'a BuildOptions,
     store: &'a BlobStore,
+    /// Pulls show as tasks.
+    progress: super::progress::Progress,
     /// One slot per (name, platform): a tag is resolved once per build,
     /// even when several stages ask for it at the same time.
     resolved: Mutex<BTreeMap<(String, Platform), ResolveSlot>>,
 }
 
 impl<'a> ExternalImages<'a> {
-    pub fn new(opts: &'a BuildOptions, store: &'a BlobStore) -> Self {
+    pub fn new(
+        opts: &'a BuildOptions,
+        store: &'a BlobStore,
+        progress: super::progress::Progress,
+    ) -> Self {
         ExternalImages {
             opts,
             store,
+            progress,
             resolved: Mutex::default(),
         }
     }
@@ -120,10 +127,21 @@ impl<'a> ExternalImages<'a> {
             format!("{reference:?} is neither an earlier stage nor a named build context, so it must name an image in a registry")
         })?;
         let opts = self.opts.registry_options(reference, false);
-        let img = crate::registry::pull_image(self.store, &r, platform, &opts).map_err(|e| {
+        let task = self.progress.task(&format!("pulling {r} for {platform}"));
+        let pulled = crate::registry::pull_image(self.store, &r, platform, &opts);
+        match &pulled {
+            Ok(img) => {
+                task.done();
+                self.progress
+                    .info(&format!("{r} for {platform} is {}", img.manifest_digest));
+            }
+            Err(e) => task.failed(&e.to_string()),
+        }
+        let img = pulled.map_err(|e| {
             if e.is_unreachable() {
+                let e = anyhow::Error::from(e);
                 anyhow::anyhow!(
-                    "pulling {r} for {platform}: {e}\n(without access to that registry, give the image as a named context: --build-context {reference}=oci-layout://PATH)"
+                    "pulling {r} for {platform}: {e:#}\n(without access to that registry, give the image as a named context: --build-context {reference}=oci-layout://PATH)"
                 )
             } else {
                 anyhow::Error::from(e).context(format!("pulling {r} for {platform}"))

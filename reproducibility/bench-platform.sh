@@ -4,9 +4,10 @@
 # the step cache off and compiled modules warm, built for
 #   amd64:  --platform linux/amd64 (this machine's architecture, the reference)
 #   arm64:  --platform linux/arm64 (foreign: no emulation, the same WebAssembly)
-#   both:   --platform linux/amd64,linux/arm64 (an image index)
+#   both:   --platform linux/amd64,linux/arm64 (an image index; the two
+#           platforms build at once, each on its share of -j)
 # Prints times and the ratios arm64/amd64 (expected ~1) and both/amd64
-# (expected ~2: the platforms are built one after the other).
+# (2 would be no better than one after the other).
 #
 # Usage: reproducibility/bench-platform.sh [RUNS]
 set -euo pipefail

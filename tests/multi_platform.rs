@@ -52,9 +52,16 @@ fn two_platforms_make_an_index_of_the_single_platform_images() {
     assert_eq!(amd.manifest["layers"][0], arm.manifest["layers"][0]);
     assert_ne!(amd.manifest["layers"][1], arm.manifest["layers"][1]);
 
-    // Same flags again (warm cache): the same index, byte for byte.
+    // Same flags again (warm cache): the same index, byte for byte; and
+    // platforms built at once (-j 4) or one by one (-j 1) in fresh caches.
     let again = fx.build(DOCKERFILE, &["--platform", TWO]);
     assert_eq!(again.top_digest(), multi.top_digest());
+    for jobs in ["1", "4"] {
+        let fresh = Fixture::new();
+        fresh.write(&[("a.txt", "same on every platform\n")]);
+        let img = fresh.build(DOCKERFILE, &["--platform", TWO, "-j", jobs]);
+        assert_eq!(img.top_digest(), multi.top_digest(), "-j {jobs}");
+    }
     // Duplicates are dropped; a bad entry names itself.
     let dup = fx.build(
         DOCKERFILE,

@@ -37,6 +37,8 @@ pub struct BuildEnv<'a> {
     pub platform: Platform,
     /// Whether the build has several platforms (progress names them).
     pub multi_platform: bool,
+    /// Threads for this platform's stages (its share of `-j`).
+    pub jobs: usize,
     pub store: &'a BlobStore,
     pub context: &'a Context,
     pub lexer: Lexer,
@@ -155,15 +157,22 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     let steps = crate::store::StepCache::open(&store)
         .with_context(|| format!("opening the step cache in {}", opts.cache_dir.display()))?;
     let registry_cache = super::registry_cache::RegistryCache::open(opts, &store, &progress);
-    // Platforms are built one after the other, each stage graph on `-j`
-    // threads; RUN is WebAssembly, so a foreign platform runs at native speed.
-    let mut images = Vec::new();
-    let mut failed = None;
-    for platform in &opts.platforms {
+    // Platforms are independent: with several, each gets its share of
+    // `-j` and they build at once. RUN is WebAssembly, so a foreign
+    // platform runs at native speed.
+    let platforms = opts.platforms.len();
+    let concurrent = platforms > 1 && opts.jobs > 1;
+    let jobs = if concurrent {
+        (opts.jobs / platforms).max(1)
+    } else {
+        opts.jobs
+    };
+    let build_one = |platform: &Platform| {
         let env = BuildEnv {
             opts,
             platform: platform.clone(),
-            multi_platform: opts.platforms.len() > 1,
+            multi_platform: platforms > 1,
+            jobs,
             store: &store,
             context: &context,
             lexer,
@@ -175,9 +184,41 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
             registry_cache: &registry_cache,
             progress: &progress,
         };
-        match build_platform(&env, &parsed)
-            .and_then(|stage| outputs::image_for_platform(&env, stage))
-        {
+        build_platform(&env, &parsed).and_then(|stage| outputs::image_for_platform(&env, stage))
+    };
+    let built: Vec<Result<outputs::PlatformImage>> = if concurrent {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = opts
+                .platforms
+                .iter()
+                .map(|p| s.spawn(|| build_one(p)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a platform's build panicked")))
+                })
+                .collect()
+        })
+    } else {
+        // One at a time: a failure stops the rest.
+        let mut built = Vec::new();
+        for p in &opts.platforms {
+            let result = build_one(p);
+            let failed = result.is_err();
+            built.push(result);
+            if failed {
+                break;
+            }
+        }
+        built
+    };
+    // The first failure in --platform order is the build's error.
+    let mut images = Vec::new();
+    let mut failed = None;
+    for result in built {
+        match result {
             Ok(image) => images.push(image),
             Err(e) => {
                 failed = Some(e);
@@ -284,7 +325,7 @@ fn build_platform(env: &BuildEnv<'_>, parsed: &instructions::Dockerfile) -> Resu
     super::schedule::run_dag(
         &needed,
         |i| graph.deps(i),
-        opts.jobs,
+        env.jobs,
         |index| {
             let stage = &parsed.stages[index];
             let result =

@@ -34,27 +34,6 @@ fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"))
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed ({}):\n{}",
-        o.status,
-        stderr(o)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn assert_failed_cleanly(o: &Output, what: &str) -> String {
-    let err = stderr(o);
-    assert!(!o.status.success(), "{what} unexpectedly succeeded:\n{err}");
-    assert!(!err.contains("panicked"), "{what} panicked:\n{err}");
-    err
-}
-
 /// The digest skopeo reads back for `reference` from the registry.
 fn skopeo_digest(reference: &str) -> String {
     let out = run_ok(Command::new("skopeo").args([

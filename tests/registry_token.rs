@@ -62,26 +62,10 @@ fn build(tmp: &Path, cache: &Path, config: &Path, dockerfile: &str, args: &[&str
         .expect("start kiln")
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed ({}):\n{}",
-        o.status,
-        stderr(o)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
 /// Asserts `o` failed, without a panic, with an authentication error that
 /// names `host`; returns stderr.
 fn assert_auth_failure(o: &Output, host: &str, what: &str) -> String {
-    let err = stderr(o);
-    assert!(!o.status.success(), "{what} unexpectedly succeeded:\n{err}");
-    assert!(!err.contains("panicked"), "{what} panicked:\n{err}");
+    let err = assert_failed_cleanly(o, what);
     assert!(
         err.contains(host) && err.contains("authentication failed"),
         "{what}: the error names the registry and says authentication failed:\n{err}"

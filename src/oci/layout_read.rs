@@ -186,40 +186,43 @@ fn check_size(f: &fs::File, size: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// A descriptor as read from untrusted JSON (a layout's or a registry's):
+/// only the fields kiln uses, the digest still unparsed.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Descriptor {
+pub(crate) struct DescriptorJson {
     #[serde(default)]
-    media_type: Option<String>,
-    digest: String,
-    size: u64,
+    pub media_type: Option<String>,
+    pub digest: String,
+    pub size: u64,
     #[serde(default)]
-    annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     #[serde(default)]
-    platform: Option<PlatformJson>,
+    pub platform: Option<PlatformJson>,
 }
 
+/// A descriptor's platform, as read.
 #[derive(Clone, Debug, Deserialize)]
-struct PlatformJson {
-    os: String,
-    architecture: String,
+pub(crate) struct PlatformJson {
+    pub os: String,
+    pub architecture: String,
     #[serde(default)]
-    variant: Option<String>,
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct IndexJson {
     #[serde(default)]
-    manifests: Vec<Descriptor>,
+    manifests: Vec<DescriptorJson>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ManifestJson {
-    config: Descriptor,
+    config: DescriptorJson,
     #[serde(default)]
-    layers: Vec<Descriptor>,
+    layers: Vec<DescriptorJson>,
 }
 
 /// Only the fields that tell what a blob is.
@@ -253,10 +256,10 @@ pub fn resolve(
     r.check_layout_file()?;
     let index_bytes = r.read_small_file("index.json")?;
     let index: IndexJson = r.parse(&index_bytes, "index.json")?;
-    let candidates: Vec<Descriptor> = match selector {
+    let candidates: Vec<DescriptorJson> = match selector {
         None => index.manifests.clone(),
         Some(Selector::Tag(t)) => {
-            let hits: Vec<Descriptor> = index
+            let hits: Vec<DescriptorJson> = index
                 .manifests
                 .iter()
                 .filter(|d| tag_matches(d, t))
@@ -275,7 +278,7 @@ pub fn resolve(
     r.pick(&candidates, 0, "index.json")
 }
 
-fn tag_matches(d: &Descriptor, tag: &str) -> bool {
+fn tag_matches(d: &DescriptorJson, tag: &str) -> bool {
     [REF_NAME, CONTAINERD_NAME]
         .iter()
         .filter_map(|k| d.annotations.get(*k))
@@ -361,7 +364,7 @@ impl Reader<'_> {
         serde_json::from_slice(bytes).map_err(|e| self.invalid(format!("{what} is not valid: {e}")))
     }
 
-    fn digest_of(&self, d: &Descriptor, ctx: &str) -> Result<Digest, LayoutError> {
+    fn digest_of(&self, d: &DescriptorJson, ctx: &str) -> Result<Digest, LayoutError> {
         d.digest.parse().map_err(|_| {
             self.invalid(format!(
                 "{ctx}: unsupported or invalid digest {:?} (kiln reads sha256)",
@@ -405,7 +408,7 @@ impl Reader<'_> {
         &self,
         index: &IndexJson,
         d: &Digest,
-    ) -> Result<Descriptor, LayoutError> {
+    ) -> Result<DescriptorJson, LayoutError> {
         if let Some(found) = index.manifests.iter().find(|m| m.digest == d.to_string()) {
             return Ok(found.clone());
         }
@@ -416,7 +419,7 @@ impl Reader<'_> {
                 what: format!("no manifest or index with digest {d}"),
             })?
             .len();
-        Ok(Descriptor {
+        Ok(DescriptorJson {
             media_type: None,
             digest: d.to_string(),
             size,
@@ -428,7 +431,7 @@ impl Reader<'_> {
     /// Chooses one of `candidates` for the platform and follows it.
     fn pick(
         &self,
-        candidates: &[Descriptor],
+        candidates: &[DescriptorJson],
         depth: usize,
         ctx: &str,
     ) -> Result<ResolvedImage, LayoutError> {
@@ -444,7 +447,7 @@ impl Reader<'_> {
                 return self.follow(only, depth);
             }
         }
-        let mut best: Option<(u8, &Descriptor)> = None;
+        let mut best: Option<(u8, &DescriptorJson)> = None;
         for d in candidates {
             if let Some(score) = d.platform.as_ref().and_then(|p| {
                 self.platform
@@ -486,7 +489,7 @@ impl Reader<'_> {
         })
     }
 
-    fn follow(&self, d: &Descriptor, depth: usize) -> Result<ResolvedImage, LayoutError> {
+    fn follow(&self, d: &DescriptorJson, depth: usize) -> Result<ResolvedImage, LayoutError> {
         let digest = self.digest_of(d, "manifest descriptor")?;
         let bytes = self.read_blob(&digest, d.size)?;
         let shape: Shape = self.parse(&bytes, &format!("blob {digest}"))?;

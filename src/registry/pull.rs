@@ -13,8 +13,8 @@ use crate::digest::Digest;
 use crate::oci::config::ImageConfig;
 // The same limits and media types as reading an OCI layout.
 use crate::oci::layout_read::{
-    CONFIG_TYPES, DOCKER_LIST, DOCKER_MANIFEST, LAYER_TYPES, MAX_DEPTH, MAX_JSON_BLOB, OCI_INDEX,
-    OCI_MANIFEST,
+    DescriptorJson, CONFIG_TYPES, DOCKER_LIST, DOCKER_MANIFEST, LAYER_TYPES, MAX_DEPTH,
+    MAX_JSON_BLOB, OCI_INDEX, OCI_MANIFEST,
 };
 use crate::plan::platform::Platform;
 use crate::store::BlobStore;
@@ -44,25 +44,6 @@ pub struct PulledImage {
     pub layers: Vec<PulledLayer>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    #[serde(default)]
-    media_type: Option<String>,
-    digest: String,
-    size: u64,
-    #[serde(default)]
-    platform: Option<PlatformJson>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct PlatformJson {
-    os: String,
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
 /// The fields that tell an index from a manifest, and both from others.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -72,11 +53,11 @@ struct Shape {
     #[serde(default)]
     media_type: Option<String>,
     #[serde(default)]
-    manifests: Option<Vec<Descriptor>>,
+    manifests: Option<Vec<DescriptorJson>>,
     #[serde(default)]
-    config: Option<Descriptor>,
+    config: Option<DescriptorJson>,
     #[serde(default)]
-    layers: Option<Vec<Descriptor>>,
+    layers: Option<Vec<DescriptorJson>>,
 }
 
 /// Pulls `reference` for `platform` into `store`.
@@ -264,16 +245,16 @@ impl Puller<'_> {
     /// platform is taken as is).
     fn choose(
         &self,
-        entries: &[Descriptor],
+        entries: &[DescriptorJson],
         platform: &Platform,
         index: &Digest,
-    ) -> Result<Descriptor, RegistryError> {
+    ) -> Result<DescriptorJson, RegistryError> {
         if let [only] = entries {
             if only.platform.is_none() {
                 return Ok(only.clone());
             }
         }
-        let mut best: Option<(u8, &Descriptor)> = None;
+        let mut best: Option<(u8, &DescriptorJson)> = None;
         for e in entries {
             if let Some(score) = e
                 .platform

@@ -45,6 +45,31 @@ pub fn shared_wasm_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kiln-wasm-modules")
 }
 
+/// A finished command's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts `o` succeeded (showing its stderr if not); returns its stdout,
+/// trimmed.
+pub fn assert_ok(o: &Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed ({}):\n{}",
+        o.status,
+        stderr(o)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Asserts `o` failed without a panic; returns its stderr.
+pub fn assert_failed_cleanly(o: &Output, what: &str) -> String {
+    let err = stderr(o);
+    assert!(!o.status.success(), "{what} unexpectedly succeeded:\n{err}");
+    assert!(!err.contains("panicked"), "{what} panicked:\n{err}");
+    err
+}
+
 /// Runs kiln and panics with its stderr unless it succeeded; returns stdout.
 pub fn kiln_ok(cache: &Path, args: &[&str]) -> String {
     let out = kiln(cache, args);

@@ -222,31 +222,21 @@ fn listing(dir: &Path) -> Vec<(String, u64)> {
 
 #[test]
 fn dockerfile_from_stdin() {
-    use std::io::Write;
     let ctx = ctx_with(&[("a", "x")]);
     let cache = tempfile::tempdir().unwrap();
-    let mut child = kiln_cmd(
-        cache.path(),
-        &[
-            "build",
-            "--progress=quiet",
-            "-f",
-            "-",
-            ctx.path().to_str().unwrap(),
-        ],
-    )
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"FROM scratch\nCOPY a /a\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        &mut kiln_cmd(
+            cache.path(),
+            &[
+                "build",
+                "--progress=quiet",
+                "-f",
+                "-",
+                ctx.path().to_str().unwrap(),
+            ],
+        ),
+        b"FROM scratch\nCOPY a /a\n",
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -5,7 +5,7 @@ mod common;
 
 use common::image::{build_layout, Image};
 use common::registry::{registry_available, TestRegistry};
-use common::{kiln_cmd, require_tool, write_tree};
+use common::{kiln_cmd, output_with_stdin, require_tool, write_tree};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -275,24 +275,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn login(cache: &Path, dc: &Path, host: &str, user: &str, pass: &str) -> Output {
-    use std::io::Write;
-    let mut child = kiln_cmd(
-        cache,
-        &["login", "--username", user, "--password-stdin", host],
+    output_with_stdin(
+        kiln_cmd(
+            cache,
+            &["login", "--username", user, "--password-stdin", host],
+        )
+        .env("DOCKER_CONFIG", dc),
+        format!("{pass}\n").as_bytes(),
     )
-    .env("DOCKER_CONFIG", dc)
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{pass}\n").as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 #[test]

@@ -9,9 +9,8 @@ use common::image::Image;
 use common::registry::{registry_available, TestRegistry};
 use common::token_server::{TokenServer, SERVICE};
 use common::*;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const USER: &str = "kiln";
 const PASS: &str = "t0ken-s3cret";
@@ -267,18 +266,14 @@ fn login_checks_the_password_with_the_token_server() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("docker");
     let login = |pass: &str| {
-        let mut child = kiln_cmd(
-            &tmp.path().join("cache"),
-            &["login", &host, "-u", USER, "--password-stdin"],
+        output_with_stdin(
+            kiln_cmd(
+                &tmp.path().join("cache"),
+                &["login", &host, "-u", USER, "--password-stdin"],
+            )
+            .env("DOCKER_CONFIG", &config),
+            format!("{pass}\n").as_bytes(),
         )
-        .env("DOCKER_CONFIG", &config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kiln login");
-        writeln!(child.stdin.take().unwrap(), "{pass}").unwrap();
-        child.wait_with_output().unwrap()
     };
     let bad = login("nope");
     let err = stderr(&bad);

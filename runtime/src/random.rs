@@ -5,7 +5,7 @@
 use chacha20::rand_core::SeedableRng;
 use chacha20::ChaCha20Rng;
 
-/// The three generators a WASI context needs, each on its own ChaCha stream
+/// The generators a WASI context needs, each on its own ChaCha stream
 /// so they never repeat each other's bytes.
 pub struct SeededRandom {
     /// For `random_get` (WASI's "secure" random).
@@ -14,6 +14,8 @@ pub struct SeededRandom {
     pub insecure: ChaCha20Rng,
     /// For `wasi:random/insecure-seed`.
     pub insecure_seed: u128,
+    /// For reads of `/dev/random` and `/dev/urandom`.
+    pub device: ChaCha20Rng,
 }
 
 /// Builds the generators from a 32-byte seed.
@@ -27,6 +29,7 @@ pub fn seeded(seed: [u8; 32]) -> SeededRandom {
         secure,
         insecure,
         insecure_seed: u128::from_le_bytes(bytes),
+        device: stream(seed, 3),
     }
 }
 

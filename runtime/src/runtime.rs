@@ -284,7 +284,7 @@ impl Runtime {
             limiter: MemoryLimiter::new(inv.memory_limit),
             fs: rootfs
                 .as_ref()
-                .map(|fs| FsView::new(fs, clock.clone(), ROOT_FD)),
+                .map(|fs| FsView::new(fs, clock.clone(), ROOT_FD, random.device)),
             cwd: inv.cwd,
             spawner: inv.spawner,
             user: inv.user,
@@ -355,6 +355,7 @@ fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<StepState>> {
         },
     )?;
     crate::fs::wasi::add_to_linker(&mut linker)?;
+    crate::fs::wasi_devices::add_to_linker(&mut linker)?;
     linker.allow_shadowing(false);
     crate::kiln_api::add_to_linker(&mut linker)?;
     Ok(linker)

@@ -236,3 +236,60 @@ fn image_modules_run_and_a_rewritten_module_is_loaded_again() {
     assert_eq!(r.status, 0, "stderr: {}", r.err);
     assert_eq!(r.out, "first\nfirst\nsecond\nsecond\n");
 }
+
+#[test]
+fn dev_files_work_like_dockers_without_touching_the_rootfs() {
+    // No /dev in the image (FROM scratch): the devices are there anyway.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("tmp")).unwrap();
+    let r = sh(
+        root.path(),
+        "set -e
+         cat /dev/null; echo a | tee /dev/null
+         head -c 4 /dev/zero | od -An -tx1
+         cp /dev/null /tmp/empty; wc -c < /tmp/empty
+         head -c 32 /dev/zero > /tmp/zeros; wc -c < /tmp/zeros
+         [ -c /dev/null ] && echo char
+         ls -l /dev/null | cut -c1-10
+         touch /dev/null; chmod 600 /dev/null; ls -l /dev/null | cut -c1-10
+         cd /tmp && head -c 2 ../dev/zero | od -An -tx1
+         echo to-stderr | tee /dev/stderr > /dev/null
+         ln -s /dev/stdout /tmp/log && echo via-link > /tmp/log
+         ln -s ../dev/zero /tmp/z && head -c 1 /tmp/z | od -An -tx1
+         echo dup | tee /dev/stdout
+         if echo x > /dev/full; then echo wrote; else echo full; fi",
+    );
+    assert_eq!(r.status, 0, "stdout: {}\nstderr: {}", r.out, r.err);
+    assert_eq!(
+        r.out,
+        "a\n 00 00 00 00\n0\n32\nchar\n-rw-rw-rw-\n-rw-rw-rw-\n 00 00\nvia-link\n 00\ndup\ndup\nfull\n"
+    );
+    assert!(r.err.contains("to-stderr"), "stderr: {}", r.err);
+    assert!(
+        !root.path().join("dev").exists(),
+        "a /dev was made on the host"
+    );
+    let changes = r.step.rootfs().changes();
+    assert!(
+        changes.touched().iter().all(|p| !p.starts_with("/dev")),
+        "{changes:?}"
+    );
+}
+
+#[test]
+fn dev_urandom_gives_the_steps_seeded_bytes() {
+    let draw = "head -c 16 /dev/urandom | od -An -tx1; od -An -tx1 -N 8 /dev/random";
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = sh(a.path(), draw);
+    let second = sh(b.path(), draw);
+    assert_eq!(first.status, 0, "stderr: {}", first.err);
+    assert_eq!(first.out, second.out, "the same step drew different bytes");
+    let lines: Vec<&str> = first.out.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", first.out);
+    assert_ne!(
+        lines[0].trim(),
+        "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"
+    );
+    // Each read draws new bytes: a second command in the step differs.
+    assert_ne!(lines[0].get(..24), lines[1].get(..24));
+}

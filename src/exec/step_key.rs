@@ -20,7 +20,7 @@ use std::io::Read;
 /// Changes whenever kiln starts producing different bytes for the same
 /// inputs (a fix in the layer writer, the RUN environment, ...): older
 /// records then simply stop matching.
-const CACHE_FORMAT: &str = "kiln step cache v1";
+const CACHE_FORMAT: &str = "kiln step cache v2";
 
 /// A key being built.
 pub struct StepKey {

@@ -2,6 +2,7 @@
 //! redirections, `test`, globbing and PATH lookup, with the same chroot
 //! resolution and change record the guests get.
 
+use super::devices::Device;
 use super::errno::Errno;
 use super::resolve::resolve;
 use super::{FsError, Rootfs, Stat};
@@ -33,6 +34,14 @@ impl Rootfs {
         self.inner()
             .stat("/", image_path, follow)
             .map_err(Self::path_err(image_path))
+    }
+
+    /// The device file `image_path` names, directly or through symlinks.
+    pub fn device(&self, image_path: &str) -> Option<Device> {
+        self.inner()
+            .resolve_or_device("/", image_path, true)
+            .ok()?
+            .err()
     }
 
     /// Opens a regular file for reading (symlinks followed inside the root).

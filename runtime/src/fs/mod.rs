@@ -24,6 +24,7 @@
 //! step's user) for entries it makes, whatever the guest sets through
 //! `kiln.owner_set`. The host's modes, owners and umask never show.
 
+mod devices;
 mod errno;
 mod host;
 mod ops;
@@ -31,7 +32,9 @@ mod owner;
 mod resolve;
 mod state;
 pub(crate) mod wasi;
+pub(crate) mod wasi_devices;
 
+pub use devices::Device;
 pub use errno::Errno;
 pub use host::WriteMode;
 pub(crate) use ops::SetOwner;

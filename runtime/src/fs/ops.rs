@@ -3,6 +3,7 @@
 //! the virtual time `now`; each resolves with chroot semantics first and
 //! then acts on the final component through its parent's handle.
 
+use super::devices::{lexical, Device};
 use super::errno::Errno;
 use super::owner::{Owner, MODE_BITS};
 use super::resolve::{join, lstat, resolve, Resolved};
@@ -40,9 +41,53 @@ pub(crate) struct SetTimes {
 }
 
 impl Inner {
+    /// Resolves `path`, or names the device file it leads to: like Docker's
+    /// `/dev` mount, a device hides whatever the image has at its path, and
+    /// is there even when the image has no `/dev`.
+    pub(crate) fn resolve_or_device(
+        &self,
+        start: &str,
+        path: &str,
+        follow: bool,
+    ) -> Result<Result<Resolved<'_>, Device>, Errno> {
+        if let Some(d) = Device::at(&lexical(start, path)) {
+            return Ok(Err(d));
+        }
+        let r = match resolve(&self.root, start, path, follow) {
+            Ok(r) => r,
+            Err(Errno::NOENT) if follow => {
+                return self
+                    .device_behind_link(start, path)
+                    .map(Err)
+                    .ok_or(Errno::NOENT)
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match Device::at(&r.path) {
+            Some(d) => Err(d),
+            None => Ok(r),
+        })
+    }
+
+    /// The device a symlink at `path` points to when the image has no
+    /// `/dev` to resolve it through (`/var/log/app.log -> /dev/stdout`).
+    pub(crate) fn device_behind_link(&self, start: &str, path: &str) -> Option<Device> {
+        let r = resolve(&self.root, start, path, false).ok()?;
+        if !r.meta.as_ref()?.is_symlink() {
+            return None;
+        }
+        let target =
+            cap_primitives::fs::read_link_contents(r.parent.file(), Path::new(r.name.as_deref()?))
+                .ok()?;
+        Device::at(&lexical(parent_of(&r.path), target.to_str()?))
+    }
+
     /// What the guest sees of `path`.
     pub(crate) fn stat(&self, start: &str, path: &str, follow: bool) -> Result<Stat, Errno> {
-        let r = resolve(&self.root, start, path, follow)?;
+        let r = match self.resolve_or_device(start, path, follow)? {
+            Ok(r) => r,
+            Err(d) => return Ok(d.stat(self.epoch)),
+        };
         let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
         let mut st = self.state();
         let ino = st.ino(meta, &r.path);
@@ -287,7 +332,9 @@ impl Inner {
         set: SetTimes,
         now: Duration,
     ) -> Result<(), Errno> {
-        let r = resolve(&self.root, start, path, follow)?;
+        let Ok(r) = self.resolve_or_device(start, path, follow)? else {
+            return Ok(());
+        };
         self.check_writable(&r.path)?;
         let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
         let mut st = self.state();
@@ -347,7 +394,10 @@ impl Inner {
 
     /// Mode and owner of `path`.
     pub(crate) fn owner(&self, start: &str, path: &str, follow: bool) -> Result<Owner, Errno> {
-        let r = resolve(&self.root, start, path, follow)?;
+        let r = match self.resolve_or_device(start, path, follow)? {
+            Ok(r) => r,
+            Err(d) => return Ok(d.owner()),
+        };
         let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
         let mut st = self.state();
         let ino = st.ino(meta, &r.path);
@@ -368,7 +418,10 @@ impl Inner {
         if set.mode.is_some_and(|m| m & !MODE_BITS != 0) {
             return Err(Errno::INVAL);
         }
-        let r = resolve(&self.root, start, path, follow)?;
+        let Ok(r) = self.resolve_or_device(start, path, follow)? else {
+            // Devices live on their own mount: nothing to keep.
+            return Ok(());
+        };
         self.check_writable(&r.path)?;
         let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
         let kind = kind_of(meta);

@@ -5,10 +5,12 @@
 //! root preopen (through a scratch memory, since the guest's memory has no
 //! room for a path the host made up).
 
+use super::devices::{self, Device};
 use super::errno::Errno;
 use super::ops::{DirItem, SetOwner, SetTimes};
 use super::{Inner, Rootfs, Stat};
 use crate::clock::VirtualClock;
+use chacha20::ChaCha20Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,13 +21,14 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::runtime::in_tokio;
 use wiggle::GuestMemory;
 
-const MODULE: &str = "wasi_snapshot_preview1";
+pub(super) const MODULE: &str = "wasi_snapshot_preview1";
 
 /// Rights that mean "this descriptor may change the file's bytes".
 const WRITE_RIGHTS: i64 = (1 << 6) | (1 << 8) | (1 << 22);
 const OFLAG_CREAT: i32 = 1;
 const OFLAG_EXCL: i32 = 4;
 const OFLAG_TRUNC: i32 = 8;
+const OFLAG_DIRECTORY: i32 = 2;
 const LOOKUP_FOLLOW: i32 = 1;
 const FST_ATIM: i32 = 1;
 const FST_ATIM_NOW: i32 = 2;
@@ -55,11 +58,21 @@ pub(crate) struct FsView {
     clock: VirtualClock,
     root_fd: u32,
     fds: HashMap<u32, FdEntry>,
+    /// Descriptors of device files (`wasi_devices`).
+    devices: HashMap<u32, Device>,
+    /// What `/dev/random` and `/dev/urandom` read: the step's seeded bytes.
+    random: ChaCha20Rng,
 }
 
 impl FsView {
-    /// The view of an instance whose root preopen is descriptor `root_fd`.
-    pub(crate) fn new(fs: &Rootfs, clock: VirtualClock, root_fd: u32) -> FsView {
+    /// The view of an instance whose root preopen is descriptor `root_fd`;
+    /// `random` feeds the random devices.
+    pub(crate) fn new(
+        fs: &Rootfs,
+        clock: VirtualClock,
+        root_fd: u32,
+        random: ChaCha20Rng,
+    ) -> FsView {
         let inner = fs.inner().clone();
         let ino = inner.stat("/", "/", false).map_or(1, |s| s.ino);
         let mut fds = HashMap::new();
@@ -77,7 +90,23 @@ impl FsView {
             clock,
             root_fd,
             fds,
+            devices: HashMap::new(),
+            random,
         }
+    }
+
+    /// The device descriptor `fd` stands for, if it is one.
+    pub(super) fn device(&self, fd: u32) -> Option<Device> {
+        self.devices.get(&fd).copied()
+    }
+
+    /// The generator the random devices read.
+    pub(super) fn device_random(&mut self) -> &mut ChaCha20Rng {
+        &mut self.random
+    }
+
+    fn device_fd(&self, fd: i32) -> Option<Device> {
+        u32::try_from(fd).ok().and_then(|fd| self.device(fd))
     }
 
     fn now(&self) -> Duration {
@@ -130,11 +159,11 @@ impl FsView {
 }
 
 /// What a wrapper body returns: a trap, or the guest's errno.
-type Ret = wasmtime::Result<i32>;
+pub(super) type Ret = wasmtime::Result<i32>;
 
 /// Runs `f` with the guest's memory and the store's WASI parts, with the
 /// hostcall fuel wasmtime-wasi's own wrappers would set.
-fn with<T: FsHost>(
+pub(super) fn with<T: FsHost>(
     caller: &mut Caller<'_, T>,
     f: impl FnOnce(&mut [u8], &mut WasiP1Ctx, Option<&mut FsView>) -> Ret,
 ) -> Ret {
@@ -148,7 +177,7 @@ fn with<T: FsHost>(
     f(data, wasi, view)
 }
 
-fn code(r: Result<(), Errno>) -> Ret {
+pub(super) fn code(r: Result<(), Errno>) -> Ret {
     Ok(match r {
         Ok(()) => 0,
         Err(e) => e.code(),
@@ -184,9 +213,16 @@ fn nanos(d: Duration) -> u64 {
 /// The 64-byte p1 `filestat`.
 fn filestat(s: &Stat) -> [u8; 64] {
     let mut b = [0u8; 64];
-    b[0..8].copy_from_slice(&DEV.to_le_bytes());
+    // Only kiln's device files are character devices (`devices`). Guests
+    // see them as empty regular files on their own device: uutils built for
+    // WASI refuse to read any other kind (`cat: unknown filetype`).
+    let (dev, kind) = match s.kind {
+        super::FileKind::CharDevice => (devices::DEVICES_DEV, super::FileKind::Regular),
+        kind => (DEV, kind),
+    };
+    b[0..8].copy_from_slice(&dev.to_le_bytes());
     b[8..16].copy_from_slice(&s.ino.to_le_bytes());
-    b[16] = s.kind.wasi();
+    b[16] = kind.wasi();
     b[24..32].copy_from_slice(&s.nlink.to_le_bytes());
     b[32..40].copy_from_slice(&s.size.to_le_bytes());
     b[40..48].copy_from_slice(&nanos(s.times.atime).to_le_bytes());
@@ -337,14 +373,31 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
                 };
                 let create = oflags & OFLAG_CREAT != 0;
                 let exclusive = oflags & OFLAG_EXCL != 0;
-                let target = match inner.open_target(
-                    &start,
-                    &p,
-                    dirflags & LOOKUP_FOLLOW != 0,
-                    (create, exclusive),
-                ) {
+                let target = match Device::at(&devices::lexical(&start, &p)) {
+                    Some(d) => Err(d),
+                    None => match inner.open_target(
+                        &start,
+                        &p,
+                        dirflags & LOOKUP_FOLLOW != 0,
+                        (create, exclusive),
+                    ) {
+                        Ok(t) => match Device::at(&t.path) {
+                            Some(d) => Err(d),
+                            None => Ok(t),
+                        },
+                        Err(Errno::NOENT) => match inner.device_behind_link(&start, &p) {
+                            Some(d) if dirflags & LOOKUP_FOLLOW != 0 => Err(d),
+                            _ => return code(Err(Errno::NOENT)),
+                        },
+                        Err(e) => return code(Err(e)),
+                    },
+                };
+                let target = match target {
                     Ok(t) => t,
-                    Err(e) => return code(Err(e)),
+                    Err(device) => {
+                        let r = open_device(wasi, view, device, oflags);
+                        return code(r.and_then(|fd| put(data, fd_out, &fd.to_le_bytes())));
+                    }
                 };
                 let writes = create || oflags & OFLAG_TRUNC != 0 || rights_base & WRITE_RIGHTS != 0;
                 if writes && target.meta.as_ref().is_none_or(|m| !m.is_dir()) {
@@ -412,6 +465,10 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
         "fd_filestat_get",
         |mut caller: Caller<'_, T>, fd: i32, buf: i32| -> Ret {
             with(&mut caller, |data, wasi, view| {
+                if let Some(d) = view.as_deref().and_then(|v| v.device_fd(fd)) {
+                    let epoch = view.as_deref().map(|v| v.fs.epoch).unwrap_or_default();
+                    return code(put(data, buf, &filestat(&d.stat(epoch))));
+                }
                 let entry = view.and_then(|v| {
                     let fs = v.fs.clone();
                     v.entry(fd).map(|e| (fs, e.path.clone(), e.ino, e.dir))
@@ -454,6 +511,9 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
          used: i32|
          -> Ret {
             with(&mut caller, |data, wasi, view| {
+                if view.as_deref().is_some_and(|v| v.device_fd(fd).is_some()) {
+                    return code(Err(Errno::NOTDIR));
+                }
                 let Some(view) = view.filter(|v| v.has(fd)) else {
                     return in_tokio(p1::fd_readdir(
                         wasi,
@@ -709,6 +769,9 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
         "fd_filestat_set_times",
         |mut caller: Caller<'_, T>, fd: i32, atim: i64, mtim: i64, fst: i32| -> Ret {
             with(&mut caller, |data, wasi, view| {
+                if view.as_deref().is_some_and(|v| v.device_fd(fd).is_some()) {
+                    return Ok(0);
+                }
                 let Some(view) = view.filter(|v| v.has(fd)) else {
                     return in_tokio(p1::fd_filestat_set_times(
                         wasi,
@@ -736,6 +799,9 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
         "fd_filestat_set_size",
         |mut caller: Caller<'_, T>, fd: i32, size: i64| -> Ret {
             with(&mut caller, |data, wasi, view| {
+                if view.as_deref().is_some_and(|v| v.device_fd(fd).is_some()) {
+                    return Ok(0);
+                }
                 let errno = in_tokio(p1::fd_filestat_set_size(
                     wasi,
                     &mut GuestMemory::Unshared(data),
@@ -769,6 +835,7 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
                 let errno = in_tokio(p1::fd_close(wasi, &mut GuestMemory::Unshared(data), fd))?;
                 if let (0, Some(v)) = (errno, view) {
                     v.fds.remove(&(fd as u32));
+                    v.devices.remove(&(fd as u32));
                 }
                 Ok(errno)
             })
@@ -793,8 +860,12 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
                 ))?;
                 if let (0, Some(v)) = (errno, view) {
                     v.fds.remove(&(to as u32));
+                    v.devices.remove(&(to as u32));
                     if let Some(e) = v.fds.remove(&(from as u32)) {
                         v.fds.insert(to as u32, e);
+                    }
+                    if let Some(d) = v.devices.remove(&(from as u32)) {
+                        v.devices.insert(to as u32, d);
                     }
                 }
                 Ok(errno)
@@ -802,6 +873,27 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
         },
     )?;
     Ok(())
+}
+
+/// Opens `device`: a descriptor number reserved in wasmtime-wasi's table
+/// (a rights-less handle on the root, which kiln never lets the guest use
+/// for I/O) that `wasi_devices` answers for.
+fn open_device(
+    wasi: &mut WasiP1Ctx,
+    view: &mut FsView,
+    device: Device,
+    oflags: i32,
+) -> Result<u32, Errno> {
+    if oflags & OFLAG_CREAT != 0 && oflags & OFLAG_EXCL != 0 {
+        return Err(Errno::EXIST);
+    }
+    if oflags & OFLAG_DIRECTORY != 0 {
+        return Err(Errno::NOTDIR);
+    }
+    let fd = delegate_open(wasi, view.root_fd, ".", (OFLAG_DIRECTORY, 0, 0, 0))
+        .map_err(|_| Errno::IO)??;
+    view.devices.insert(fd, device);
+    Ok(fd)
 }
 
 /// A function of one directory descriptor and one path; `plain` serves

@@ -514,10 +514,11 @@ impl Shell {
                 if word == "/dev/null" {
                     return Ok(Ok(Some(Fd::In(Input::Null))));
                 }
-                if word == "/dev/stdin" {
+                let path = self.abs_path(&word);
+                if self.host.stdio_alias(&path) == Some(0) {
                     return Ok(Ok(Some(Fd::In(self.stdin()))));
                 }
-                match self.host.open_read(&self.abs_path(&word)) {
+                match self.host.open_read(&path) {
                     Ok(r) => Ok(Ok(Some(Fd::In(Input::from_reader(r))))),
                     Err(e) => {
                         self.err_msg(&format!("cannot open {word}: {}", describe_io(&e)));
@@ -526,18 +527,19 @@ impl Shell {
                 }
             }
             RedirOp::Write | RedirOp::Append => {
-                match word.as_str() {
-                    "/dev/null" => return Ok(Ok(Some(Fd::Out(Output::Null)))),
-                    "/dev/stdout" => return Ok(Ok(Some(Fd::Out(self.out_fd(1))))),
-                    "/dev/stderr" => return Ok(Ok(Some(Fd::Out(self.out_fd(2))))),
-                    _ => {}
+                if word == "/dev/null" {
+                    return Ok(Ok(Some(Fd::Out(Output::Null))));
+                }
+                let path = self.abs_path(&word);
+                if let Some(n @ (1 | 2)) = self.host.stdio_alias(&path) {
+                    return Ok(Ok(Some(Fd::Out(self.out_fd(n)))));
                 }
                 let mode = if r.op == RedirOp::Append {
                     OpenMode::Append
                 } else {
                     OpenMode::Write
                 };
-                match self.host.open_write(&self.abs_path(&word), mode) {
+                match self.host.open_write(&path, mode) {
                     Ok(w) => Ok(Ok(Some(Fd::Out(Output::from_writer(w))))),
                     Err(e) => {
                         self.err_msg(&format!("cannot create {word}: {}", describe_io(&e)));

@@ -186,6 +186,18 @@ pub trait Host: Send + Sync {
     /// Names in a directory (not `.`/`..`), in any order: the shell sorts.
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>>;
 
+    /// The descriptor (0, 1 or 2) the image path `path` stands for when it
+    /// names the standard input, output or error (`/dev/stdout`, or a
+    /// symlink to it), so that redirections to it reach the shell's own.
+    fn stdio_alias(&self, path: &str) -> Option<usize> {
+        match path {
+            "/dev/stdin" => Some(0),
+            "/dev/stdout" => Some(1),
+            "/dev/stderr" => Some(2),
+            _ => None,
+        }
+    }
+
     /// Why the script must stop now (the step's time is up), checked at
     /// every loop iteration so a loop of builtins cannot run forever.
     fn interrupted(&self) -> Option<String> {

@@ -18,12 +18,14 @@ pub use args::ShellArgs;
 pub use lookup::DEFAULT_PATH;
 
 use crate::error::RunError;
-use crate::fs::{Rootfs, WriteMode};
+use crate::fs::{Device, Rootfs, WriteMode};
 use crate::invocation::{Invocation, SpawnRequest, Spawner};
 use crate::runtime::{Program, Runtime};
 use crate::shell::{
     Child, FileInfo, FileKind, Finished, Host, Input, OpenMode, Output, Shell, Stdio,
 };
+use chacha20::rand_core::{Rng as _, SeedableRng as _};
+use chacha20::ChaCha20Rng;
 use lookup::{absolute, Found};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -463,16 +465,27 @@ impl Host for Step {
     }
 
     fn open_read(&self, path: &str) -> io::Result<Box<dyn Read + Send>> {
-        if path == "/dev/null" {
-            return Ok(Box::new(io::empty()));
+        if let Some(device) = self.rootfs.device(path) {
+            return Ok(match device {
+                // A RUN step's standard input is empty.
+                Device::Null | Device::Stdio(_) => Box::new(io::empty()),
+                Device::Zero | Device::Full => Box::new(io::repeat(0)),
+                Device::Random => Box::new(SeededReader(ChaCha20Rng::from_seed(
+                    self.seed_for(&[path.to_owned()]),
+                ))),
+            });
         }
         let f = self.rootfs.open_read(path).map_err(fs_io)?;
         Ok(Box::new(f))
     }
 
     fn open_write(&self, path: &str, mode: OpenMode) -> io::Result<Box<dyn Write + Send>> {
-        if path == "/dev/null" {
-            return Ok(Box::new(io::sink()));
+        match self.rootfs.device(path) {
+            Some(Device::Full) => return Err(io::Error::from(crate::fs::Errno::NOSPC)),
+            // Stdio devices are the shell's own (`stdio_alias`); a RUN step's
+            // standard input is empty, so writes to it go nowhere either.
+            Some(_) => return Ok(Box::new(io::sink())),
+            None => {}
         }
         let mode = match mode {
             OpenMode::Append => WriteMode::Append,
@@ -495,6 +508,13 @@ impl Host for Step {
         self.rootfs.read_dir(path).map_err(fs_io)
     }
 
+    fn stdio_alias(&self, path: &str) -> Option<usize> {
+        match self.rootfs.device(path)? {
+            Device::Stdio(n) => Some(n as usize),
+            _ => None,
+        }
+    }
+
     fn interrupted(&self) -> Option<String> {
         if self.remaining() != Some(Duration::ZERO) {
             return None;
@@ -511,6 +531,17 @@ impl Host for Step {
             }
         }
         Some(msg)
+    }
+}
+
+/// Reads of `/dev/random` and `/dev/urandom` by the shell: the step's
+/// seeded bytes.
+struct SeededReader(ChaCha20Rng);
+
+impl Read for SeededReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.fill_bytes(buf);
+        Ok(buf.len())
     }
 }
 

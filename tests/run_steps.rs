@@ -348,8 +348,20 @@ fn step_timeout_stops_a_runaway_program() {
         "FROM scratch\nRUN yes > /dev/null\n",
         &["--step-timeout", "2s"],
     );
-    assert!(err.contains("timed out"), "{err}");
+    // The applet and the configured limit are named, not the toolbox
+    // module or what was left of the limit.
+    assert!(err.contains("yes: timed out after 2s"), "{err}");
     assert!(err.contains("Dockerfile:2"), "{err}");
+    // A program that needs more memory than the step may use.
+    let err = fx.build_err(
+        "FROM scratch\nRUN echo ok\nRUN awk 'BEGIN { while (1) a[i++] = i }'\n",
+        &["--step-memory", "64m"],
+    );
+    assert!(err.contains("Dockerfile:3"), "{err}");
+    assert!(
+        err.contains("awk: out of memory") && err.contains("memory limit of 64 MiB"),
+        "{err}"
+    );
     // A loop of shell builtins is stopped too.
     let err = fx.build_err(
         "FROM scratch\nRUN while :; do i=$((i+1)); done\n",

@@ -37,7 +37,7 @@ pub enum RunError {
         message: String,
     },
     /// The guest needed more linear memory than the step may use.
-    #[error("{program}: out of memory: the program needed more than the step's memory limit of {limit} bytes")]
+    #[error("{program}: out of memory: the program needed more than the step's memory limit of {} (raise it with --step-memory)", bytes(*limit))]
     OutOfMemory {
         /// The program as the caller named it.
         program: String,
@@ -45,7 +45,7 @@ pub enum RunError {
         limit: u64,
     },
     /// The step ran longer than its timeout.
-    #[error("{program}: timed out after {}", humanize(*after))]
+    #[error("{program}: timed out after {} (the step's --step-timeout)", humanize(*after))]
     Timeout {
         /// The program as the caller named it.
         program: String,
@@ -68,6 +68,23 @@ pub enum RunError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+impl RunError {
+    /// The same error about `name`, e.g. the toolbox applet that ran
+    /// (`awk`) rather than the module that holds it.
+    pub fn about(mut self, name: &str) -> RunError {
+        match &mut self {
+            RunError::NotWasm { program, .. }
+            | RunError::Load { program, .. }
+            | RunError::Trap { program, .. }
+            | RunError::OutOfMemory { program, .. }
+            | RunError::Timeout { program, .. }
+            | RunError::Setup { program, .. } => *program = name.to_owned(),
+            RunError::Read { .. } => {}
+        }
+        self
+    }
 }
 
 /// The kinds of trap kiln tells apart in its messages.
@@ -99,6 +116,16 @@ pub enum RuntimeError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// `67108864` as `64 MiB`; sizes that are not whole MiB in bytes.
+fn bytes(n: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
+        n if n >= MIB && n % MIB == 0 => format!("{} MiB", n / MIB),
+        n => format!("{n} bytes"),
+    }
 }
 
 fn humanize(d: Duration) -> String {

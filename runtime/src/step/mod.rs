@@ -330,6 +330,7 @@ impl Step {
         stdio: Stdio,
     ) -> i32 {
         let seed = self.seed_for(&args);
+        let name = args.first().cloned().unwrap_or_default();
         let mut inv = Invocation::new(args);
         inv.env = env.to_vec();
         inv.cwd = cwd.to_owned();
@@ -372,6 +373,20 @@ impl Step {
         match end {
             Ok(status) => i32::from(status),
             Err(e) => {
+                // Name the applet, not the toolbox module, and the step's
+                // time limit rather than what was left of it.
+                let e = match e {
+                    RunError::Timeout { program, .. } => RunError::Timeout {
+                        program,
+                        after: self.config.timeout.unwrap_or_default(),
+                    },
+                    e => e,
+                };
+                let e = if program.name() == self.toolbox.name() {
+                    e.about(&name)
+                } else {
+                    e
+                };
                 let status = match e {
                     RunError::OutOfMemory { .. } => STATUS_OOM,
                     RunError::Timeout { .. } => STATUS_TIMEOUT,

@@ -11,6 +11,8 @@ const PROGRAMS: &[&str] = &["cat", "tr", "wc", "seq", "sort", "head", "mkdir", "
 
 const SCRIPTS: &[&str] = &[
     "echo hello world",
+    "p() { OPTIND=1; while getopts ab:c o \"$@\"; do echo \"$o=${OPTARG-}\"; done; shift $((OPTIND-1)); echo \"rest $* $OPTIND\"; }; p -a -b 1 x y; p -acb2 -- -z; p -ab; p -x -a 2>/dev/null; p",
+    "while getopts :ab: o -b; do echo \"$o $OPTARG\"; done; OPTIND=1; while getopts :a o -q; do echo \"$o $OPTARG\"; done",
     "echo 'single  quoted' \"double  quoted\" un\\ quoted",
     "x=1; y=\"$x 2\"; echo \"$y\" $y",
     "echo a; false; echo $?",

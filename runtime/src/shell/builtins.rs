@@ -7,8 +7,8 @@ use super::{Ctrl, Flow, Shell, Var};
 
 const BUILTINS: &[&str] = &[
     ":", ".", "[", "break", "cd", "command", "continue", "echo", "eval", "exec", "exit", "export",
-    "false", "local", "printf", "pwd", "read", "readonly", "return", "set", "shift", "source",
-    "test", "trap", "true", "type", "umask", "unset", "wait",
+    "false", "getopts", "local", "printf", "pwd", "read", "readonly", "return", "set", "shift",
+    "source", "test", "trap", "true", "type", "umask", "unset", "wait",
 ];
 
 const KEYWORDS: &[&str] = &[
@@ -88,6 +88,7 @@ impl Shell {
             "type" => Ok(self.builtin_type(args)),
             "exec" => self.builtin_exec(args),
             "trap" => Ok(self.builtin_trap(args)),
+            "getopts" => Ok(self.builtin_getopts(args)),
             "umask" => Ok(if args.is_empty() {
                 (!self.out(b"0022\n")) as i32
             } else {

@@ -14,6 +14,7 @@ pub mod ast;
 mod builtins;
 mod exec;
 mod expand;
+mod getopts;
 pub mod host;
 pub mod parser;
 mod pattern;
@@ -95,6 +96,8 @@ pub struct Shell {
     nest: usize,
     /// A write to stdout failed with EPIPE: like SIGPIPE, end this (sub)shell.
     broken_pipe: Cell<bool>,
+    /// Where `getopts` is in the current option group.
+    getopts: getopts::GetoptsPlace,
 }
 
 impl Shell {
@@ -118,6 +121,7 @@ impl Shell {
             keep_redirects: false,
             nest: 0,
             broken_pipe: Cell::new(false),
+            getopts: Default::default(),
         };
         sh.set_stdio(Stdio {
             stdin: Input::Null,

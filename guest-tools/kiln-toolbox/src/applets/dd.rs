@@ -508,25 +508,23 @@ fn skip_input(input: &mut End, opts: &Options, buf: &mut [u8]) -> io::Result<boo
     Ok(true)
 }
 
-/// Moves the output past `seek`: by seeking when it can, else by writing
-/// NULs, as GNU does.
-fn seek_output(output: &mut End, seek: u64, obs: usize) -> io::Result<()> {
+/// Moves the output past `seek`; like GNU, an output that cannot seek (a
+/// pipe) is an error, not padded.
+fn seek_output(output: &mut End, seek: u64) -> io::Result<()> {
     if seek == 0 {
         return Ok(());
     }
-    if let Ok(offset) = i64::try_from(seek) {
-        if output.file.seek(SeekFrom::Current(offset)).is_ok() {
-            return Ok(());
-        }
+    let offset = i64::try_from(seek).map_err(io::Error::other)?;
+    output.file.seek(SeekFrom::Current(offset)).map(|_| ())
+}
+
+/// An error as GNU's strerror words it.
+fn strerror(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotSeekable => "Illegal seek".into(),
+        io::ErrorKind::StorageFull => "No space left on device".into(),
+        _ => describe(e),
     }
-    let zeros = vec![0u8; obs];
-    let mut left = seek;
-    while left > 0 {
-        let n = usize::try_from(left).map_or(obs, |l| l.min(obs));
-        output.file.write_all(&zeros[..n])?;
-        left -= n as u64;
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------- copying
@@ -565,7 +563,7 @@ fn write_record(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 stats.bytes += done as u64;
-                return Err(format!("error writing '{}': {}", output.name, describe(&e)));
+                return Err(format!("error writing '{}': {}", output.name, strerror(&e)));
             }
         }
     }
@@ -680,8 +678,8 @@ fn run(opts: &Options) -> i32 {
     }
     drop(scratch);
     if status == 0 {
-        if let Err(e) = seek_output(&mut output, opts.seek, opts.obs) {
-            status = fail(&format!("'{}': cannot seek: {}", output.name, describe(&e)));
+        if let Err(e) = seek_output(&mut output, opts.seek) {
+            status = fail(&format!("'{}': cannot seek: {}", output.name, strerror(&e)));
         }
     }
     if status == 0 {

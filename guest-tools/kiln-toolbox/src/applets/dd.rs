@@ -586,10 +586,10 @@ fn copy(
     input: &mut End,
     output: &mut End,
     opts: &Options,
+    buf: &mut [u8],
     stats: &mut Stats,
 ) -> Result<(), String> {
     let ibs = opts.ibs;
-    let mut buf = vec![0u8; ibs];
     let mut pending: Vec<u8> = Vec::new();
     let mut left = opts.count;
     let mut errors = 0;
@@ -665,8 +665,16 @@ fn run(opts: &Options) -> i32 {
     let start = Instant::now();
     let mut stats = Stats::default();
     let mut status = 0;
-    let mut scratch = vec![0u8; opts.ibs];
-    match skip_input(&mut input, opts, &mut scratch) {
+    let mut buf = match buffer(opts.ibs) {
+        Some(b) => b,
+        None => {
+            return fail(&format!(
+                "memory exhausted by input buffer of size {} bytes",
+                opts.ibs
+            ))
+        }
+    };
+    match skip_input(&mut input, opts, &mut buf) {
         Ok(true) => {}
         Ok(false) => eprintln!(
             "dd: {}: cannot skip to specified offset",
@@ -676,14 +684,13 @@ fn run(opts: &Options) -> i32 {
             status = fail(&format!("'{}': cannot skip: {}", input.name, describe(&e)));
         }
     }
-    drop(scratch);
     if status == 0 {
         if let Err(e) = seek_output(&mut output, opts.seek) {
             status = fail(&format!("'{}': cannot seek: {}", output.name, strerror(&e)));
         }
     }
     if status == 0 {
-        if let Err(msg) = copy(&mut input, &mut output, opts, &mut stats) {
+        if let Err(msg) = copy(&mut input, &mut output, opts, &mut buf, &mut stats) {
             status = fail(&msg);
         }
     }
@@ -692,6 +699,15 @@ fn run(opts: &Options) -> i32 {
         eprint!("{}", stats.report(transfer));
     }
     status
+}
+
+/// A zeroed buffer of `len` bytes, or None when memory runs out (bs=4G
+/// in a 32-bit guest), which GNU reports instead of aborting.
+fn buffer(len: usize) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).ok()?;
+    buf.resize(len, 0);
+    Some(buf)
 }
 
 fn fail(msg: &str) -> i32 {

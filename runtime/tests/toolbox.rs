@@ -313,3 +313,77 @@ fn every_applet_has_its_messages() {
         }
     }
 }
+
+/// dd is kiln's own (uu_dd needs a thread): bad operands and unreadable
+/// input are `dd: ...` errors with status 1, and the report is GNU's.
+#[test]
+fn dd_reports_errors_and_records_like_gnu() {
+    let root = rootfs();
+    for (args, want) in [
+        (&["dd", "bs=x"][..], "dd: invalid number: 'x'"),
+        (&["dd", "foo=1"][..], "dd: unrecognized operand 'foo=1'"),
+        (&["dd", "conv=bogus"][..], "dd: invalid conversion: 'bogus'"),
+        (
+            &["dd", "if=/missing.txt"][..],
+            "dd: failed to open '/missing.txt': No such file or directory",
+        ),
+    ] {
+        let ran = run(args, Some(root.path()), b"");
+        assert_eq!(ran.status, 1, "{args:?}: {}", ran.stderr);
+        assert!(ran.stderr.starts_with(want), "{args:?}: {}", ran.stderr);
+        assert!(ran.stdout.is_empty(), "{args:?}");
+    }
+
+    let ran = run(&["dd", "bs=2"], None, b"abcde");
+    assert_eq!(ran.status, 0, "{}", ran.stderr);
+    assert_eq!(ran.out(), "abcde");
+    assert!(
+        ran.stderr
+            .starts_with("2+1 records in\n2+1 records out\n5 bytes copied, "),
+        "{}",
+        ran.stderr
+    );
+    let ran = run(&["dd", "of=/out", "bs=1K"], Some(root.path()), &[0; 1024]);
+    assert_eq!(ran.status, 0, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .starts_with("1+0 records in\n1+0 records out\n1024 bytes (1.0 kB, 1.0 KiB) copied, "),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.ends_with("B/s\n"), "{}", ran.stderr);
+    assert_eq!(
+        std::fs::read(root.path().join("out")).ok(),
+        Some(vec![0; 1024])
+    );
+    let ran = run(
+        &["dd", "bs=1000", "count=1", "status=noxfer"],
+        None,
+        &[7; 1000],
+    );
+    assert_eq!(ran.stderr, "1+0 records in\n1+0 records out\n");
+    assert_eq!(ran.stdout, vec![7; 1000]);
+    let ran = run(&["dd", "status=none"], None, b"quiet");
+    assert_eq!((ran.out().as_str(), ran.stderr.as_str()), ("quiet", ""));
+}
+
+/// nice and nohup are kiln's own (uu_nice tried to exec); running their
+/// command needs a step's spawn, which differential_gnu covers.
+#[test]
+fn nice_prints_the_niceness_and_nohup_needs_a_command() {
+    assert_eq!(ok(&["nice"], None, b""), "0\n");
+    let ran = run(&["nice", "-n", "x", "true"], None, b"");
+    assert_eq!(ran.status, 125);
+    assert!(
+        ran.stderr.contains("invalid adjustment 'x'"),
+        "{}",
+        ran.stderr
+    );
+    let ran = run(&["nohup"], None, b"");
+    assert_eq!(ran.status, 125);
+    assert!(
+        ran.stderr.starts_with("nohup: missing operand"),
+        "{}",
+        ran.stderr
+    );
+}

@@ -46,6 +46,7 @@ mod clock;
 mod engine;
 mod error;
 pub mod fs;
+pub mod image_path;
 mod invocation;
 pub mod kiln_api;
 mod limits;

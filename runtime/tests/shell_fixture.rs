@@ -36,27 +36,10 @@ pub struct MemHost {
     programs: BTreeMap<&'static str, Prog>,
 }
 
-/// Lexical normalisation of an absolute path.
-pub fn normalise(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
+use kiln_runtime::image_path::normalise;
 
 fn resolve(cwd: &str, p: &str) -> String {
-    if p.starts_with('/') {
-        normalise(p)
-    } else {
-        normalise(&format!("{cwd}/{p}"))
-    }
+    kiln_runtime::image_path::join_normalised(cwd, p)
 }
 
 fn parent(p: &str) -> String {

@@ -4,6 +4,7 @@ use super::ast::List;
 use super::host::FileKind;
 use super::parser::{self, is_name};
 use super::{Ctrl, Flow, Shell, Var};
+use crate::image_path::normalise;
 
 const BUILTINS: &[&str] = &[
     ":", ".", "[", "break", "cd", "command", "continue", "echo", "eval", "exec", "exit", "export",
@@ -27,21 +28,6 @@ fn parse_status(s: &str) -> Option<i32> {
         .ok()
         .filter(|n| *n >= 0)
         .map(|n| (n & 0xff) as i32)
-}
-
-/// Lexically normalises an absolute path (`.` and `..`), as `cd` does.
-fn normalise(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 /// Shell-quotes a value for `export -p` / `set` output.

@@ -310,7 +310,8 @@ fn the_same_steps_give_the_same_digest_with_a_fresh_cache() {
     let fx = Fixture::new();
     fx.write(&[("in.txt", "3\n1\n2\n")]);
     let dockerfile = "FROM scratch\nCOPY in.txt /\nRUN sort /in.txt > /sorted && date > /date && \
-        mktemp -u > /tmpname && touch /stamp && ls -l / > /listing\n";
+        mktemp -u > /tmpname && touch /stamp && ls -l / > /listing && \
+        head -c 16 /dev/urandom | od -An -tx1 > /random\n";
     std::fs::write(fx.ctx().join("Dockerfile"), dockerfile).unwrap();
     let digest = |cache: &std::path::Path| {
         let out = common::kiln_ok(
@@ -334,6 +335,28 @@ fn the_same_steps_give_the_same_digest_with_a_fresh_cache() {
     if null_was_device {
         assert!(is_char_device("/dev/null"), "/dev/null was replaced");
     }
+}
+
+#[test]
+fn dev_files_are_there_and_stay_out_of_the_layer() {
+    let fx = Fixture::new();
+    let img = fx.build(
+        "FROM scratch\nRUN mkdir /out && head -c 16 /dev/urandom > /out/random && \
+         cp /dev/null /out/empty && dd if=/dev/zero of=/out/zeros bs=4 count=2 2>/dev/null && \
+         echo logged | tee /dev/stderr > /dev/stdout && ln -s /dev/stdout /out/log\n",
+        &[],
+    );
+    let run = top(&img);
+    assert_eq!(run["out/random"].data.len(), 16);
+    assert_ne!(run["out/random"].data, vec![0u8; 16]);
+    assert_eq!(run["out/empty"].data.len(), 0);
+    assert_eq!(run["out/zeros"].data, vec![0u8; 8]);
+    assert_eq!(run["out/log"].link.as_deref(), Some("/dev/stdout"));
+    assert!(
+        !run.keys().any(|k| k == "dev" || k.starts_with("dev/")),
+        "{:?}",
+        run.keys().collect::<Vec<_>>()
+    );
 }
 
 fn is_char_device(path: &str) -> bool {

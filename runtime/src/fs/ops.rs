@@ -53,19 +53,10 @@ impl Inner {
         if let Some(d) = Device::at(&lexical(start, path)) {
             return Ok(Err(d));
         }
-        let r = match resolve(&self.root, start, path, follow) {
-            Ok(r) => r,
-            Err(Errno::NOENT) if follow => {
-                return self
-                    .device_behind_link(start, path)
-                    .map(Err)
-                    .ok_or(Errno::NOENT)
-            }
-            Err(e) => return Err(e),
-        };
-        Ok(match Device::at(&r.path) {
-            Some(d) => Err(d),
-            None => Ok(r),
+        Self::or_device(resolve(&self.root, start, path, follow), || {
+            follow
+                .then(|| self.device_behind_link(start, path))
+                .flatten()
         })
     }
 
@@ -467,6 +458,38 @@ impl Inner {
             (None, false, _) => Err(Errno::NOENT),
             (Some(_), true, true) => Err(Errno::EXIST),
             _ => Ok(r),
+        }
+    }
+
+    /// [`Inner::open_target`], or the device file the path names (see
+    /// [`Inner::resolve_or_device`]).
+    pub(crate) fn open_target_or_device(
+        &self,
+        start: &str,
+        path: &str,
+        follow: bool,
+        flags: (bool, bool),
+    ) -> Result<Result<Resolved<'_>, Device>, Errno> {
+        if let Some(d) = Device::at(&lexical(start, path)) {
+            return Ok(Err(d));
+        }
+        Self::or_device(self.open_target(start, path, follow, flags), || {
+            follow
+                .then(|| self.device_behind_link(start, path))
+                .flatten()
+        })
+    }
+
+    /// A resolution, or the device its canonical path names, or, when it
+    /// found nothing, the device `behind_link` names.
+    fn or_device<'a>(
+        resolved: Result<Resolved<'a>, Errno>,
+        behind_link: impl FnOnce() -> Option<Device>,
+    ) -> Result<Result<Resolved<'a>, Device>, Errno> {
+        match resolved {
+            Ok(r) => Ok(Device::at(&r.path).map_or(Ok(r), Err)),
+            Err(Errno::NOENT) => behind_link().map(Err).ok_or(Errno::NOENT),
+            Err(e) => Err(e),
         }
     }
 

@@ -373,28 +373,15 @@ pub(crate) fn add_to_linker<T: FsHost>(linker: &mut Linker<T>) -> wasmtime::Resu
                 };
                 let create = oflags & OFLAG_CREAT != 0;
                 let exclusive = oflags & OFLAG_EXCL != 0;
-                let target = match Device::at(&devices::lexical(&start, &p)) {
-                    Some(d) => Err(d),
-                    None => match inner.open_target(
-                        &start,
-                        &p,
-                        dirflags & LOOKUP_FOLLOW != 0,
-                        (create, exclusive),
-                    ) {
-                        Ok(t) => match Device::at(&t.path) {
-                            Some(d) => Err(d),
-                            None => Ok(t),
-                        },
-                        Err(Errno::NOENT) => match inner.device_behind_link(&start, &p) {
-                            Some(d) if dirflags & LOOKUP_FOLLOW != 0 => Err(d),
-                            _ => return code(Err(Errno::NOENT)),
-                        },
-                        Err(e) => return code(Err(e)),
-                    },
-                };
-                let target = match target {
-                    Ok(t) => t,
-                    Err(device) => {
+                let target = match inner.open_target_or_device(
+                    &start,
+                    &p,
+                    dirflags & LOOKUP_FOLLOW != 0,
+                    (create, exclusive),
+                ) {
+                    Ok(Ok(t)) => t,
+                    Err(e) => return code(Err(e)),
+                    Ok(Err(device)) => {
                         let r = open_device(wasi, view, device, oflags);
                         return code(r.and_then(|fd| put(data, fd_out, &fd.to_le_bytes())));
                     }

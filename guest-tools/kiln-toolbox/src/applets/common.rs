@@ -26,6 +26,7 @@ fn help_text(applet: &str) -> &'static str {
         "adduser" => "Usage: adduser [-h DIR] [-g GECOS] [-s SHELL] [-G GROUP] [-S] [-D] [-H] [-u UID] USER\n  or:  adduser USER GROUP   (add USER to GROUP)",
         "addgroup" => "Usage: addgroup [-g GID] [-S] GROUP\n  or:  addgroup USER GROUP   (add USER to GROUP)",
         "useradd" => "Usage: useradd [-u UID] [-g GROUP] [-G G1,G2] [-m|-M] [-d HOME] [-s SHELL] [-c COMMENT] [-r] [-U|-N] NAME",
+        "du" => "Usage: du [-a|-s] [-b|-h|-k|-m|--apparent-size] [-c] [-d N] [-L|-P] [FILE]...\nDisk usage: regular files use their size rounded up to 4 KiB blocks, directories 4 KiB (WASI reports no blocks).",
         "groupadd" => "Usage: groupadd [-g GID] [-r] [-f] NAME\nAppend group NAME to the image's /etc/group (and /etc/gshadow).",
         _ => "Usage: see the kiln toolbox documentation for this applet.",
     }

@@ -31,6 +31,8 @@ struct Options {
     file: Option<String>,
     gzip: bool,
     verbose: bool,
+    /// `-O`: extracted members' contents go to stdout, nothing to disk.
+    to_stdout: bool,
     directory: Option<String>,
     strip: usize,
     operands: Vec<String>,
@@ -44,7 +46,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     if args.iter().any(|a| a == "--help") {
-        println!("Usage: tar [OPTION...] [FILE]...\n\n  -c, --create              create a new archive\n  -x, --extract, --get      extract files from an archive\n  -t, --list                list the contents of an archive\n  -f, --file=ARCHIVE        use archive file ARCHIVE (- for stdin/stdout)\n  -z, --gzip                filter the archive through gzip\n  -C, --directory=DIR       change to directory DIR\n      --strip-components=N strip N leading components from names on extraction\n  -v, --verbose             verbosely list files processed\n  -p, --preserve-permissions  accepted (WASI has no modes)");
+        println!("Usage: tar [OPTION...] [FILE]...\n\n  -c, --create              create a new archive\n  -x, --extract, --get      extract files from an archive\n  -t, --list                list the contents of an archive\n  -f, --file=ARCHIVE        use archive file ARCHIVE (- for stdin/stdout)\n  -z, --gzip                filter the archive through gzip\n  -C, --directory=DIR       change to directory DIR\n      --strip-components=N strip N leading components from names on extraction\n  -v, --verbose             verbosely list files processed\n  -O, --to-stdout           extract files to standard output\n  -p, --preserve-permissions  accepted (WASI has no modes)");
         return 0;
     }
     let opts = match parse(args) {
@@ -87,6 +89,7 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
         file: None,
         gzip: false,
         verbose: false,
+        to_stdout: false,
         directory: None,
         strip: 0,
         operands: Vec::new(),
@@ -133,6 +136,7 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
                     't' => set_mode(&mut opts, Mode::List)?,
                     'z' => opts.gzip = true,
                     'v' => opts.verbose = true,
+                    'O' => opts.to_stdout = true,
                     'p' | 'o' => {}
                     'f' => opts.file = Some(value('f')?),
                     'C' => opts.directory = Some(value('C')?),
@@ -158,6 +162,7 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
                 "list" => set_mode(&mut opts, Mode::List)?,
                 "gzip" | "gunzip" | "ungzip" => opts.gzip = true,
                 "verbose" => opts.verbose = true,
+                "to-stdout" => opts.to_stdout = true,
                 "file" => opts.file = Some(value()?),
                 "directory" => opts.directory = Some(value()?),
                 "strip-components" => {
@@ -222,9 +227,10 @@ impl Tar {
         matches!(self.opts.file.as_deref(), None | Some("-"))
     }
 
-    /// Where -v lines go: stderr when the archive itself is on stdout.
+    /// Where -v lines go: stderr when the archive itself or (`-O`) the
+    /// members' contents are on stdout.
     fn say(&self, line: &str) {
-        if self.opts.mode == Some(Mode::Create) && self.to_stdout() {
+        if (self.opts.mode == Some(Mode::Create) && self.to_stdout()) || self.opts.to_stdout {
             eprintln!("{line}");
         } else {
             println!("{line}");
@@ -444,6 +450,13 @@ impl Tar {
             if self.opts.verbose {
                 self.say(&raw);
             }
+            if self.opts.to_stdout {
+                if let Err(e) = Self::contents_to_stdout(&mut entry) {
+                    eprintln!("{PROG}: {}: {}", rel.display(), os_msg(&e));
+                    self.failed = true;
+                }
+                continue;
+            }
             if let Err(msg) = self.extract(&mut entry, &rel) {
                 eprintln!("{PROG}: {}: {msg}", rel.display());
                 self.failed = true;
@@ -508,6 +521,17 @@ impl Tar {
             _ => {}
         }
         println!("{line}");
+    }
+
+    /// `-O`: a regular member's bytes to stdout; other kinds have none.
+    fn contents_to_stdout<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<()> {
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+            return Ok(());
+        }
+        let mut out = io::stdout().lock();
+        io::copy(entry, &mut out)?;
+        out.flush()
     }
 
     /// Writes one member at `rel` under the destination.

@@ -111,6 +111,20 @@ const LINES: &[&str] = &[
     "nohup echo x",
     "nohup false; echo status=$?",
     "nice nosuchcmd 2>/dev/null; echo status=$?",
+    // du: only apparent sizes (GNU's block counts are the host's).
+    "du -sb dir",
+    "du -ab dir",
+    "du -ab . | sort -k2",
+    "du -b --max-depth=1 . | sort -k2",
+    "du --apparent-size -s -k a.txt words.txt",
+    "du -cb a.txt words.txt",
+    "du --apparent-size -h a.txt",
+    "ln a.txt h && du -cb a.txt h",
+    "du -b a.txt a.txt",
+    "du -sb nope 2>&1; echo status=$?",
+    "tar czf a.tgz a.txt && tar xzf a.tgz -O",
+    "tar czf a.tgz a.txt words.txt && tar xzf a.tgz -O words.txt",
+    "mkdir o && tar cf t.tar a.txt dir && tar -C o -xf t.tar --to-stdout && ls o",
 ];
 
 fn fixture(root: &Path) {

@@ -387,3 +387,56 @@ fn nice_prints_the_niceness_and_nohup_needs_a_command() {
         ran.stderr
     );
 }
+
+/// hostname prints the fixed RUN host name (the one `uname -n` prints) and
+/// refuses to change it like an unprivileged GNU hostname.
+#[test]
+fn hostname_is_fixed_and_cannot_be_set() {
+    let uname = ok(&["uname", "-n"], None, b"");
+    assert_eq!(ok(&["hostname"], None, b""), uname);
+    assert_eq!(uname, "localhost\n");
+    assert_eq!(ok(&["hostname", "-s"], None, b""), "localhost\n");
+    assert_eq!(ok(&["hostname", "-i"], None, b""), "127.0.0.1\n");
+    let ran = run(&["hostname", "foo"], None, b"");
+    assert_eq!(ran.status, 1);
+    assert_eq!(
+        ran.stderr,
+        "hostname: you must be root to change the host name\n"
+    );
+}
+
+/// du's disk usage is deterministic: files round up to 4 KiB blocks,
+/// directories count 4 KiB, symbolic links nothing, hard links once.
+#[test]
+fn du_counts_documented_blocks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = dir.path().join("t");
+    std::fs::create_dir_all(t.join("sub")).expect("mkdir");
+    std::fs::write(t.join("big"), vec![b'x'; 5000]).expect("write");
+    std::fs::write(t.join("one"), "1").expect("write");
+    std::fs::write(t.join("sub/zero"), "").expect("write");
+    std::fs::write(t.join("sub/mb"), vec![0u8; 1536 * 1024]).expect("write");
+    let root = Some(dir.path());
+    // 8K + 4K + (4K + 0 + 1536K) + 4K
+    assert_eq!(ok(&["du", "-s", "/t"], root, b""), "1556\t/t\n");
+    assert_eq!(ok(&["du", "-sh", "/t"], root, b""), "1.6M\t/t\n");
+    assert_eq!(
+        ok(&["du", "-ah", "/t"], root, b""),
+        "8.0K\t/t/big\n4.0K\t/t/one\n1.5M\t/t/sub/mb\n0\t/t/sub/zero\n1.6M\t/t/sub\n1.6M\t/t\n"
+    );
+    assert_eq!(
+        ok(&["du", "-c", "-d", "0", "/t/big", "/t/one"], root, b""),
+        "8\t/t/big\n4\t/t/one\n12\ttotal\n"
+    );
+    assert_eq!(
+        ok(&["du", "-sb", "/t"], root, b""),
+        format!("{}\t/t\n", 5000 + 1 + 1536 * 1024 + 2 * 4096)
+    );
+    assert_eq!(ok(&["du", "-sm", "/t/sub"], root, b""), "2\t/t/sub\n");
+    let ran = run(&["du", "/nope"], root, b"");
+    assert_eq!(ran.status, 1);
+    assert_eq!(
+        ran.stderr,
+        "du: cannot access '/nope': No such file or directory\n"
+    );
+}

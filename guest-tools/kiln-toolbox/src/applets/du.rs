@@ -197,8 +197,8 @@ impl Du {
                 } else {
                     format!("{path}/{n}")
                 };
-                let is_dir = Info::of(&child, self.follow == Follow::Always)
-                    .is_ok_and(|i| i.is_dir());
+                let is_dir =
+                    Info::of(&child, self.follow == Follow::Always).is_ok_and(|i| i.is_dir());
                 let below = self.visit(&child, depth + 1);
                 if !(self.separate_dirs && is_dir) {
                     size += below;

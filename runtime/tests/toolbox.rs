@@ -433,6 +433,13 @@ fn du_counts_documented_blocks() {
         format!("{}\t/t\n", 5000 + 1 + 1536 * 1024 + 2 * 4096)
     );
     assert_eq!(ok(&["du", "-sm", "/t/sub"], root, b""), "2\t/t/sub\n");
+    // A hard link to the 1.5M file under another directory counts nothing.
+    std::fs::create_dir(dir.path().join("l")).expect("mkdir");
+    std::fs::hard_link(t.join("sub/mb"), dir.path().join("l/mb")).expect("link");
+    assert_eq!(
+        ok(&["du", "-s", "/"], root, b""),
+        format!("{}\t/\n", 1556 + 4 + 4)
+    );
     let ran = run(&["du", "/nope"], root, b"");
     assert_eq!(ran.status, 1);
     assert_eq!(

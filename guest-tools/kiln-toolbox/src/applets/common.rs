@@ -405,26 +405,28 @@ pub fn perm_text(mode: u32) -> String {
     s
 }
 
+/// The paths of the entries of directory `path`, sorted by name (names
+/// that are not UTF-8 are left out: kiln's image paths are UTF-8).
+pub fn children(path: &str) -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(path)?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let sep = if path.ends_with('/') { "" } else { "/" };
+    Ok(names.iter().map(|n| format!("{path}{sep}{n}")).collect())
+}
+
 /// Calls `f` on `path` and, when it is a directory (not a symlink), on
 /// everything under it, parents first, names sorted.
 pub fn walk(path: &str, f: &mut dyn FnMut(&str, bool) -> bool) -> bool {
     let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
     let mut ok = f(path, is_dir);
     if is_dir {
-        let mut names: Vec<String> = match std::fs::read_dir(path) {
-            Ok(rd) => rd
-                .filter_map(Result::ok)
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect(),
-            Err(_) => return ok,
+        let Ok(children) = children(path) else {
+            return ok;
         };
-        names.sort();
-        for n in names {
-            let child = if path.ends_with('/') {
-                format!("{path}{n}")
-            } else {
-                format!("{path}/{n}")
-            };
+        for child in children {
             ok &= walk(&child, f);
         }
     }

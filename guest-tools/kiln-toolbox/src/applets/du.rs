@@ -10,7 +10,7 @@
 //! visited in kiln's (sorted) directory order and printed like GNU: a
 //! directory after its contents. Hard-linked files count once.
 
-use super::common::{scan, strings, usage, why, Info, Spec};
+use super::common::{children, scan, strings, usage, why, Info, Spec};
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Write;
@@ -179,24 +179,15 @@ impl Du {
         }
         let mut size = self.size_of(&info);
         if info.is_dir() {
-            let mut names: Vec<String> = match std::fs::read_dir(path) {
-                Ok(rd) => rd
-                    .filter_map(Result::ok)
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect(),
+            let children = match children(path) {
+                Ok(c) => c,
                 Err(e) => {
                     eprintln!("du: cannot read directory '{path}': {}", why(&e));
                     self.failed = true;
                     Vec::new()
                 }
             };
-            names.sort();
-            for n in names {
-                let child = if path.ends_with('/') {
-                    format!("{path}{n}")
-                } else {
-                    format!("{path}/{n}")
-                };
+            for child in children {
                 let is_dir =
                     Info::of(&child, self.follow == Follow::Always).is_ok_and(|i| i.is_dir());
                 let below = self.visit(&child, depth + 1);

@@ -172,6 +172,7 @@ pub(super) fn execute(
             })),
             creator: (uid, gid),
             read_only: mount_set.read_only(),
+            pinned: mount_set.pinned(),
         },
     )?;
     let step = Step::new(

@@ -8,33 +8,54 @@
 //! created only to hold a target are removed again. Targets are resolved in
 //! kiln's record with chroot semantics, so a symlink in the image never
 //! sends a mount outside the rootfs.
+//!
+//! The step's guest code may rename any directory it can write and leave a
+//! symlink to a host path in its place, so taking a mount down never uses a
+//! host path: every place is held by an [`Anchor`] (a handle on its parent
+//! directory, opened without following symlinks before the step), and the
+//! sandbox refuses to move or remove a mount point or any directory above
+//! one (EBUSY, [`MountSet::pinned`]).
 
 use super::copy_step::source_tree;
 use super::mounts::{Mount, Sharing};
 use super::secrets::SecretSource;
 use super::stage::{StageExec, StageResult};
+use crate::snapshot::anchor::{self, Anchor, Identity};
 use crate::snapshot::{EntryKind, ImagePath, SourceTree};
 use crate::store::run_cache::{self, RunCacheLock};
 use anyhow::{anyhow, bail, Context as _, Result};
 use std::collections::BTreeMap;
-use std::fs;
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 /// Where a heredoc-only RUN with a `#!` line is written for the step.
 pub(super) const HEREDOC_PATH: &str = "/.kiln-run-heredoc";
 
-/// One mount in place.
+/// One mount in place. Everything after the step goes through the anchors
+/// taken before it (see [`Anchor`]): by then the guest may have planted
+/// symlinks to host paths anywhere it could write.
 struct Mounted {
     target: ImagePath,
-    host: PathBuf,
-    /// What was at the target before, moved here.
-    aside: Option<PathBuf>,
+    place: Anchor,
+    /// What was at the target before, moved into the aside dir under this
+    /// name.
+    aside: Option<String>,
     /// Directories made to hold the target, outermost first.
-    made_parents: Vec<(ImagePath, PathBuf)>,
-    /// For cache mounts: the held cache id, which knows where the
-    /// directory lives between builds.
-    cache: Option<RunCacheLock>,
+    made_parents: Vec<(ImagePath, Anchor)>,
+    /// For cache mounts, once the directory is in place.
+    cache: Option<MountedCache>,
+}
+
+/// A cache directory moved in from the cache dir.
+struct MountedCache {
+    /// The held cache id, which knows where the directory lives between
+    /// builds.
+    lock: RunCacheLock,
+    /// `<cache>/run-cache`, the directory's home.
+    homes: File,
+    /// The directory moved in: only this goes back home.
+    identity: Identity,
 }
 
 /// The mounts of one RUN step.
@@ -45,6 +66,7 @@ pub(super) struct MountSet {
     /// Targets the step may not change (bind mounts without rw, secrets).
     read_only: Vec<ImagePath>,
     aside_dir: PathBuf,
+    aside: File,
     done: bool,
     /// Locks of this step's waiting cache mounts, taken up front in key
     /// order (so two builds never wait on each other crosswise), by key.
@@ -63,12 +85,15 @@ impl MountSet {
             .prefix("mount-aside-")
             .tempdir_in(stage.env().scratch)?
             .keep();
+        let aside = anchor::open_dir(&aside_dir)
+            .with_context(|| format!("opening {}", aside_dir.display()))?;
         let mut set = MountSet {
             mounted: Vec::new(),
             secret_env: Vec::new(),
             secrets: Vec::new(),
             read_only: Vec::new(),
             aside_dir,
+            aside,
             done: false,
             cache_locks: BTreeMap::new(),
         };
@@ -163,8 +188,11 @@ impl MountSet {
                 Ok(())
             }
             Mount::Tmpfs { target, .. } => {
-                let host = self.place(stage, &ImagePath::resolve(workdir, target), None)?;
-                fs::create_dir(&host).with_context(|| format!("creating tmpfs mount {target}"))?;
+                let mounted = self.place(stage, &ImagePath::resolve(workdir, target))?;
+                mounted
+                    .place
+                    .create_dir()
+                    .with_context(|| format!("creating tmpfs mount {target}"))?;
                 Ok(())
             }
             // `sharing=locked` and `shared` both behave like BuildKit's
@@ -193,27 +221,17 @@ impl MountSet {
                     None => bail!("cache mount {id:?} was not locked"),
                 };
                 let Some((lock, warning)) = held else {
-                    let host = self.place(stage, &ImagePath::resolve(workdir, target), None)?;
-                    fs::create_dir(&host)
+                    let mounted = self.place(stage, &ImagePath::resolve(workdir, target))?;
+                    mounted
+                        .place
+                        .create_dir()
                         .with_context(|| format!("creating private cache mount {target}"))?;
                     return Ok(());
                 };
                 if let Some(w) = warning {
                     stage.env().progress.warn(&w);
                 }
-                let home = lock.home();
-                fs::create_dir_all(&home).with_context(|| {
-                    format!("creating cache mount directory {}", home.display())
-                })?;
-                let host = self.place(stage, &ImagePath::resolve(workdir, target), Some(lock))?;
-                if let Some(lock) = self.mounted.last().and_then(|m| m.cache.as_ref()) {
-                    lock.mark_mounted(&host)
-                        .with_context(|| format!("marking cache mount {id:?} in use"))?;
-                }
-                fs::rename(&home, &host).with_context(|| {
-                    format!("moving cache {} into the step at {target}", home.display())
-                })?;
-                Ok(())
+                self.mount_cache(stage, &ImagePath::resolve(workdir, target), id, lock)
             }
             Mount::Bind {
                 target,
@@ -230,7 +248,13 @@ impl MountSet {
                         from.as_deref().unwrap_or("the build context")
                     );
                 }
-                let host = self.place(stage, &ImagePath::resolve(workdir, target), None)?;
+                let canonical = self
+                    .place(stage, &ImagePath::resolve(workdir, target))?
+                    .target
+                    .clone();
+                // Before the step: the anchor walk just found every
+                // directory on the way real, and no guest runs yet.
+                let host = stage.rootfs()?.host_path(&canonical);
                 copy_tree(tree, &src, &host)
                     .with_context(|| format!("binding {source} at {target}"))?;
                 if !read_write {
@@ -250,20 +274,68 @@ impl MountSet {
         _mode: u32,
     ) -> Result<()> {
         let target_path = ImagePath::resolve(&ImagePath::root(), target);
-        let host = self.place(stage, &target_path, None)?;
-        fs::write(&host, bytes).with_context(|| format!("writing {target} for the step"))?;
+        let mounted = self.place(stage, &target_path)?;
+        mounted
+            .place
+            .create_file()
+            .and_then(|mut f| f.write_all(bytes))
+            .with_context(|| format!("writing {target} for the step"))?;
+        Ok(())
+    }
+
+    /// Moves the directory of a held cache id in at `target`.
+    fn mount_cache(
+        &mut self,
+        stage: &mut StageExec<'_>,
+        target: &ImagePath,
+        id: &str,
+        lock: RunCacheLock,
+    ) -> Result<()> {
+        let home = lock.home();
+        fs::create_dir_all(&home)
+            .with_context(|| format!("creating cache mount directory {}", home.display()))?;
+        match fs::symlink_metadata(&home) {
+            Ok(m) if m.is_dir() => {}
+            _ => bail!(
+                "cache mount {id:?}: {} is not a directory (the cache dir is damaged); remove it or run `kiln cache prune --all`",
+                home.display()
+            ),
+        }
+        let homes_dir = run_cache::run_cache_dir(&stage.env().opts.cache_dir);
+        let homes = anchor::open_dir(&homes_dir)
+            .with_context(|| format!("opening {}", homes_dir.display()))?;
+        let canonical = self.place(stage, target)?.target.clone();
+        let host = stage.rootfs()?.host_path(&canonical);
+        lock.mark_mounted(&host)
+            .with_context(|| format!("marking cache mount {id:?} in use"))?;
+        let mounted = self.mounted.last_mut().expect("placed just now");
+        if let Err(e) = mounted.place.move_in(&homes, lock.key()) {
+            let _ = lock.clear_mark();
+            return Err(e).with_context(|| {
+                format!("moving cache {} into the step at {target}", home.display())
+            });
+        }
+        let identity = mounted
+            .place
+            .lstat()
+            .ok()
+            .flatten()
+            .map(|m| Identity::of(&m));
+        let Some(identity) = identity else {
+            bail!("cache mount {id:?}: moved into the step at {target}, then not found there");
+        };
+        mounted.cache = Some(MountedCache {
+            lock,
+            homes,
+            identity,
+        });
         Ok(())
     }
 
     /// Makes room for a mount at `target`: resolves it in the record,
     /// creates missing parents, moves an existing entry aside. Returns the
-    /// host path to create the mount at.
-    fn place(
-        &mut self,
-        stage: &mut StageExec<'_>,
-        target: &ImagePath,
-        cache: Option<RunCacheLock>,
-    ) -> Result<PathBuf> {
+    /// new [`Mounted`], whose anchor the mount is then made through.
+    fn place(&mut self, stage: &mut StageExec<'_>, target: &ImagePath) -> Result<&Mounted> {
         if target.is_root() {
             bail!("cannot mount over /");
         }
@@ -278,38 +350,48 @@ impl MountSet {
         {
             bail!("mount target {target} is inside another mount of this step");
         }
+        let anchor_at = |dir: &ImagePath| {
+            rootfs
+                .anchor(dir)
+                .with_context(|| format!("mount target {target}: opening {dir}"))
+        };
         let mut made_parents = Vec::new();
         for dir in canonical.ancestors() {
-            let host = rootfs.host_path(&dir);
-            match fs::symlink_metadata(&host) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => bail!("mount target {target}: {dir} is not a directory"),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    fs::create_dir(&host).with_context(|| format!("creating {dir} for a mount"))?;
-                    made_parents.push((dir.clone(), host));
+            let place = anchor_at(&dir)?;
+            match place.lstat() {
+                Ok(Some(m)) if m.is_dir() => {}
+                Ok(Some(_)) => bail!("mount target {target}: {dir} is not a directory"),
+                Ok(None) => {
+                    place
+                        .create_dir()
+                        .with_context(|| format!("creating {dir} for a mount"))?;
+                    made_parents.push((dir.clone(), place));
                 }
                 Err(e) => return Err(e).with_context(|| format!("examining {dir}")),
             }
         }
-        let host = rootfs.host_path(&canonical);
-        let aside = match fs::symlink_metadata(&host) {
-            Ok(_) => {
-                let to = self.aside_dir.join(self.mounted.len().to_string());
-                fs::rename(&host, &to)
+        let place = anchor_at(&canonical)?;
+        let present = place
+            .lstat()
+            .with_context(|| format!("examining {canonical}"))?;
+        let aside = match present {
+            Some(_) => {
+                let name = self.mounted.len().to_string();
+                place
+                    .move_out(&self.aside, &name)
                     .with_context(|| format!("moving {canonical} aside for a mount"))?;
-                Some(to)
+                Some(name)
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("examining {canonical}")),
+            None => None,
         };
         self.mounted.push(Mounted {
             target: canonical,
-            host: host.clone(),
+            place,
             aside,
             made_parents,
-            cache,
+            cache: None,
         });
-        Ok(host)
+        Ok(self.mounted.last().expect("pushed just now"))
     }
 
     /// The last mount placed may not be changed by the step.
@@ -322,6 +404,15 @@ impl MountSet {
     /// Canonical image paths the step may not change.
     pub(super) fn read_only(&self) -> Vec<String> {
         self.read_only.iter().map(|p| p.to_absolute()).collect()
+    }
+
+    /// Canonical mount points, which the step may not move or remove (nor
+    /// any directory above them): the anchors must still hold them after.
+    pub(super) fn pinned(&self) -> Vec<String> {
+        self.mounted
+            .iter()
+            .map(|m| m.target.to_absolute())
+            .collect()
     }
 
     /// Environment variables from `env=` secrets.
@@ -341,13 +432,13 @@ impl MountSet {
         let mut excluded = Vec::new();
         let mut first_err = None;
         for m in self.mounted.drain(..).rev() {
-            if let Err(e) = undo(&m) {
+            if let Err(e) = undo(&m, &self.aside) {
                 first_err.get_or_insert(e);
             }
             excluded.push(m.target.clone());
-            for (dir, host) in m.made_parents.iter().rev() {
+            for (dir, place) in m.made_parents.iter().rev() {
                 // A parent the step also wrote into stays (and is not excluded).
-                if fs::remove_dir(host).is_ok() {
+                if place.remove_empty_dir() {
                     excluded.push(dir.clone());
                 }
             }
@@ -366,42 +457,56 @@ impl Drop for MountSet {
     fn drop(&mut self) {
         if !self.done {
             for m in self.mounted.drain(..).rev() {
-                let _ = undo(&m);
+                let _ = undo(&m, &self.aside);
             }
             let _ = fs::remove_dir_all(&self.aside_dir);
         }
     }
 }
 
-fn undo(m: &Mounted) -> Result<()> {
+/// Takes one mount down through its anchor and puts back what was there.
+fn undo(m: &Mounted, aside: &File) -> Result<()> {
     match &m.cache {
         Some(cache) => {
-            let home = cache.home();
-            // Not moved in yet (setup failed half-way): nothing to move back.
-            if fs::symlink_metadata(&m.host).is_ok() || fs::symlink_metadata(&home).is_err() {
-                fs::rename(&m.host, &home)
+            // Only the directory that was moved in goes home: anything else
+            // at the place (the step cannot replace a mount point, but
+            // should it happen) is removed with the step's other files.
+            let found = m.place.lstat().ok().flatten();
+            let same = found
+                .as_ref()
+                .is_some_and(|meta| meta.is_dir() && Identity::of(meta) == cache.identity);
+            if same {
+                m.place
+                    .move_out(&cache.homes, cache.lock.key())
                     .with_context(|| format!("moving cache mount {} back", m.target))?;
+            } else {
+                m.place
+                    .remove_all()
+                    .with_context(|| format!("removing mount {}", m.target))?;
             }
             // Only once it is home; otherwise the next holder recovers it.
             cache
+                .lock
                 .clear_mark()
                 .with_context(|| format!("unmarking cache mount {}", m.target))?;
+            if !same {
+                bail!(
+                    "cache mount {}: the directory at the mount point is not the one mounted; it was not put back in the cache",
+                    m.target
+                );
+            }
         }
-        None => remove_any(&m.host).with_context(|| format!("removing mount {}", m.target))?,
+        None => m
+            .place
+            .remove_all()
+            .with_context(|| format!("removing mount {}", m.target))?,
     }
-    if let Some(aside) = &m.aside {
-        fs::rename(aside, &m.host).with_context(|| format!("restoring {}", m.target))?;
+    if let Some(name) = &m.aside {
+        m.place
+            .move_in(aside, name)
+            .with_context(|| format!("restoring {}", m.target))?;
     }
     Ok(())
-}
-
-fn remove_any(host: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(host) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(host),
-        Ok(_) => fs::remove_file(host),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// The bytes of `--secret id=ID`, or `None` if the build was given none.

@@ -12,6 +12,7 @@ mod path;
 pub mod rootfs;
 
 pub use path::{ImagePath, InvalidImagePath};
+pub use rootfs::anchor;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -818,6 +818,7 @@ fn apply_host_meta(out: &Path, meta: &Meta) {
     }
 }
 
+pub mod anchor;
 mod rescan;
 
 #[cfg(test)]

@@ -15,6 +15,16 @@ use std::path::Path;
 
 /// Packs `dir` into a new blob; returns its digest and size.
 pub fn pack(dir: &Path, store: &BlobStore) -> Result<(Digest, u64)> {
+    // Never follow a symlink in the cache dir's place of a directory: it
+    // would carry whatever it points to off to a registry.
+    let meta =
+        std::fs::symlink_metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+    if !meta.is_dir() {
+        anyhow::bail!(
+            "cache mount directory {} is not a directory (a symlink?): not packed",
+            dir.display()
+        );
+    }
     let writer = store.writer()?;
     let gz = flate2::write::GzEncoder::new(writer, flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);

@@ -159,10 +159,7 @@ fn recover(cache_dir: &Path, key: &str) -> Result<Option<String>> {
             .components()
             .all(|c| matches!(c, Component::Normal(_)));
     let left_at = cache_dir.join(&named);
-    let left_is_dir = inside_tmp
-        && fs::symlink_metadata(&left_at)
-            .map(|m| m.is_dir())
-            .unwrap_or(false);
+    let left_is_dir = inside_tmp && real_dir_below(cache_dir, &named);
     let home_exists = fs::symlink_metadata(&home).is_ok();
     let warning = if left_is_dir {
         // An empty home can only be one made before the interrupted move.
@@ -189,6 +186,20 @@ fn recover(cache_dir: &Path, key: &str) -> Result<Option<String>> {
     };
     fs::remove_file(&marker).map_err(io_err(&marker))?;
     Ok(warning)
+}
+
+/// Whether `rel` names a directory below `base` with no symlink anywhere on
+/// the way. The marker points into an interrupted build's rootfs, where its
+/// RUN step may have left a symlink to a host directory in place of any
+/// ancestor; following one would move a host directory into the cache.
+/// (The build is gone, so nothing changes the tree between this check and
+/// the move.)
+fn real_dir_below(base: &Path, rel: &Path) -> bool {
+    let mut at = base.to_path_buf();
+    rel.components().all(|c| {
+        at.push(c);
+        fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir())
+    })
 }
 
 /// Recovers every cache left mounted by a build that no longer runs (its
@@ -332,6 +343,33 @@ mod tests {
         let (_lock, warning) = RunCacheLock::acquire(cache.path(), "evil", || {}).unwrap();
         assert!(warning.unwrap().contains("lost"));
         assert!(outside.path().join("d").is_dir() && !home.exists());
+    }
+
+    /// A killed build's RUN step renamed an ancestor of the mount point and
+    /// left a symlink to a host directory in its place: recovery must not
+    /// move the host directory's namesake into the cache.
+    #[cfg(unix)]
+    #[test]
+    fn recovery_never_follows_a_symlinked_ancestor() {
+        let cache = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(outside.path().join("c")).unwrap();
+        fs::write(outside.path().join("c/data"), b"host secret").unwrap();
+        let rootfs = cache.path().join("tmp/build-k/rootfs");
+        fs::create_dir_all(rootfs.join("a")).unwrap();
+        let lock = mount_into(cache.path(), "evil", &rootfs.join("a/c"));
+        let home = lock.home();
+        drop(lock); // killed mid-step, after the guest did its work:
+        fs::rename(rootfs.join("a"), rootfs.join("a2")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), rootfs.join("a")).unwrap();
+
+        let (_lock, warning) = RunCacheLock::acquire(cache.path(), "evil", || {}).unwrap();
+        assert!(warning.unwrap().contains("lost"));
+        assert_eq!(
+            fs::read(outside.path().join("c/data")).unwrap(),
+            b"host secret"
+        );
+        assert!(!home.exists(), "nothing from outside became the cache");
     }
 
     #[test]

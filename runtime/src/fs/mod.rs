@@ -137,6 +137,12 @@ pub struct RootfsOptions {
     /// Canonical image paths nothing may change at or below (read-only
     /// bind mounts): writes fail with EROFS.
     pub read_only: Vec<String>,
+    /// Canonical image paths of the step's mount points. Neither they nor
+    /// any directory above them may be renamed, removed or replaced
+    /// (EBUSY, as Linux answers for a mount point), so the places kiln put
+    /// the mounts at still hold them when the step ends and kiln takes
+    /// them down.
+    pub pinned: Vec<String>,
 }
 
 impl std::fmt::Debug for RootfsOptions {
@@ -146,6 +152,8 @@ impl std::fmt::Debug for RootfsOptions {
             .field("recorded_mtime", &self.recorded_mtime.is_some())
             .field("recorded_owner", &self.recorded_owner.is_some())
             .field("creator", &self.creator)
+            .field("read_only", &self.read_only)
+            .field("pinned", &self.pinned)
             .finish()
     }
 }
@@ -174,6 +182,7 @@ pub(crate) struct Inner {
     recorded_owner: Option<RecordedOwner>,
     creator: (u32, u32),
     read_only: Vec<String>,
+    pinned: Vec<String>,
     state: Mutex<State>,
 }
 
@@ -195,6 +204,7 @@ impl Rootfs {
             recorded_owner: options.recorded_owner,
             creator: options.creator,
             read_only: options.read_only,
+            pinned: options.pinned,
             state: Mutex::new(State::default()),
         };
         let meta = resolve::lstat(&inner.root, Path::new(".")).map_err(open_err)?;
@@ -257,6 +267,21 @@ impl Inner {
         };
         if self.read_only.iter().any(under) {
             Err(Errno::ROFS)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// EBUSY for a canonical path that is a mount point or lies above one:
+    /// the step may not move or remove it.
+    pub(crate) fn check_movable(&self, path: &str) -> Result<(), Errno> {
+        let holds = |pin: &String| {
+            pin == path
+                || path == "/"
+                || (pin.starts_with(path) && pin.as_bytes().get(path.len()) == Some(&b'/'))
+        };
+        if self.pinned.iter().any(holds) {
+            Err(Errno::BUSY)
         } else {
             Ok(())
         }

@@ -157,6 +157,7 @@ impl Inner {
         let r = resolve(&self.root, start, path, false)?;
         self.check_writable(&r.path)?;
         let meta = r.meta.as_ref().ok_or(Errno::NOENT)?;
+        self.check_movable(&r.path)?;
         if meta.is_dir() {
             return Err(Errno::ISDIR);
         }
@@ -174,6 +175,7 @@ impl Inner {
         if !meta.is_dir() {
             return Err(Errno::NOTDIR);
         }
+        self.check_movable(&r.path)?;
         let name = r.name_or(Errno::BUSY)?;
         cap_primitives::fs::remove_dir(r.parent.file(), Path::new(name))?;
         self.gone(&r, meta, now);
@@ -199,6 +201,12 @@ impl Inner {
         let to = resolve(&self.root, s2, p2, false)?;
         self.check_writable(&from.path)?;
         self.check_writable(&to.path)?;
+        if from.path != to.path {
+            self.check_movable(&from.path)?;
+            if to.meta.is_some() {
+                self.check_movable(&to.path)?;
+            }
+        }
         let from_name = from.name_or(Errno::BUSY)?;
         let to_name = to.name_or(Errno::BUSY)?;
         if from.path == to.path {

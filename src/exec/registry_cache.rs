@@ -235,7 +235,9 @@ impl RegistryCache {
                     crate::store::run_cache::RunCacheLock::acquire(&opts.cache_dir, id, || {})
                         .with_context(|| format!("locking cache mount {id:?}"))?;
                 let home = lock.home();
-                if !home.is_dir() {
+                // A real directory only: a symlink in its place (a damaged
+                // cache dir) would carry what it points to to the registry.
+                if !std::fs::symlink_metadata(&home).is_ok_and(|m| m.is_dir()) {
                     continue;
                 }
                 let (digest, size) = crate::store::mount_snapshot::pack(&home, store)

@@ -159,4 +159,20 @@ mod tests {
         assert!(!outside.join("pwned").exists());
         assert!(!dest2.exists(), "a failed unpack leaves nothing in place");
     }
+
+    /// A cache home replaced by a symlink to a host directory is refused,
+    /// not packed with the host directory's files.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_cache_home_is_not_packed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&tmp.path().join("store")).unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("host-file"), "host").unwrap();
+        let home = tmp.path().join("home");
+        std::os::unix::fs::symlink(&outside, &home).unwrap();
+        let err = pack(&home, &store).unwrap_err().to_string();
+        assert!(err.contains("not a directory"), "{err}");
+    }
 }

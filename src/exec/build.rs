@@ -53,6 +53,9 @@ pub struct BuildEnv<'a> {
     /// `--cache-from` / `--cache-to` registry caches.
     pub registry_cache: &'a super::registry_cache::RegistryCache,
     pub progress: &'a Progress,
+    /// The secrets the build's RUN steps were given (every platform's),
+    /// which the image config must not contain.
+    pub used_secrets: &'a super::secret_scan::UsedSecrets,
 }
 
 /// The Dockerfile's name and lines, for errors that show where they are.
@@ -157,6 +160,7 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
     let steps = crate::store::StepCache::open(&store)
         .with_context(|| format!("opening the step cache in {}", opts.cache_dir.display()))?;
     let registry_cache = super::registry_cache::RegistryCache::open(opts, &store, &progress);
+    let used_secrets = super::secret_scan::UsedSecrets::default();
     // Platforms are independent: with several, each gets its share of
     // `-j` and they build at once. RUN is WebAssembly, so a foreign
     // platform runs at native speed.
@@ -183,6 +187,7 @@ pub fn run(opts: &BuildOptions) -> Result<BuildResult> {
             steps: steps.clone(),
             registry_cache: &registry_cache,
             progress: &progress,
+            used_secrets: &used_secrets,
         };
         build_platform(&env, &parsed).and_then(|stage| outputs::image_for_platform(&env, stage))
     };

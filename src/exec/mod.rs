@@ -15,6 +15,7 @@ mod run;
 mod run_mounts;
 mod sandbox;
 mod schedule;
+mod secret_scan;
 pub mod secrets;
 mod sources;
 mod stage;

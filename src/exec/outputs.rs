@@ -25,6 +25,9 @@ pub fn image_for_platform(env: &BuildEnv<'_>, stage: StageResult) -> Result<Plat
     let opts = env.opts;
     let mut config = stage.config.clone();
     config.created = Some(timestamp(opts.source_date_epoch));
+    // Before anything of the image is written (config, type=local files).
+    let secrets = env.used_secrets.values(&opts.secrets);
+    super::secret_scan::refuse_in_config(&config, &secrets)?;
     let layers: Vec<Descriptor> = stage
         .layers
         .iter()

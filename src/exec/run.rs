@@ -10,12 +10,13 @@
 
 use super::mounts::{check_network, check_security, Mount};
 use super::run_mounts::{self, MountSet};
+use super::secret_scan::{self, refuse_secrets};
 use super::stage::{StageExec, StageResult};
 use crate::dockerfile::history;
 use crate::dockerfile::instructions::{CommandLine, Run};
 use crate::snapshot::rootfs::NodeKind;
 use crate::snapshot::{Content, Entry, EntryKind, ImagePath, Meta};
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, bail, Result};
 use kiln_runtime::shell::Output;
 use kiln_runtime::step::{Step, StepConfig};
 use kiln_runtime::{Owner, Rootfs as StepFs, RootfsOptions};
@@ -61,6 +62,8 @@ pub(super) fn prepare(stage: &StageExec<'_>, run: &Run) -> Result<Prepared> {
         .iter()
         .map(|m| Ok(Mount::parse(&stage.expand(m)?)?))
         .collect::<Result<Vec<_>>>()?;
+    // The config check knows this step's secrets even if it hits the cache.
+    stage.env().used_secrets.note_mounts(&mounts);
     let (argv, heredoc_script) = command_argv(stage, run);
     let build_args = visible_args(stage);
     let created_by = history::run(&argv, &build_args);
@@ -193,6 +196,8 @@ pub(super) fn execute(
     log.flush_partial();
     let fatal = step.fatal();
     let secrets = mount_set.secret_values();
+    stage.env().used_secrets.record(&secrets);
+    secret_scan::warn_cache_mount_secrets(stage, &mount_set.cache_targets(), &step_fs, &secrets);
     let excluded = mount_set.teardown()?;
 
     if status != 0 {
@@ -452,63 +457,6 @@ fn link_groups(entries: Vec<Entry>) -> Vec<Entry> {
     }
 }
 
-/// Fails if any file of the layer contains a secret's bytes.
-fn refuse_secrets(entries: &[Entry], secrets: &[(String, Vec<u8>)]) -> Result<()> {
-    let checked: Vec<&(String, Vec<u8>)> = secrets
-        .iter()
-        .filter(|(_, v)| v.len() >= MIN_SECRET_LEN)
-        .collect();
-    if checked.is_empty() {
-        return Ok(());
-    }
-    for e in entries {
-        let EntryKind::File { content, .. } = &e.kind else {
-            continue;
-        };
-        let found = find_secret(content, &checked)
-            .with_context(|| format!("reading {} to check it for secrets", e.path))?;
-        if let Some(id) = found {
-            bail!(
-                "secret {id:?} would be written into the image: {} contains its value; the layer was not written (secrets must stay in their mount)",
-                e.path
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The id of the first secret whose bytes occur in `content`, read in
-/// chunks (a layer file can be large) that overlap by the longest secret.
-fn find_secret<'s>(
-    content: &Content,
-    secrets: &[&'s (String, Vec<u8>)],
-) -> std::io::Result<Option<&'s str>> {
-    use std::io::Read as _;
-    let overlap = secrets.iter().map(|(_, v)| v.len()).max().unwrap_or(1) - 1;
-    let mut reader = content.open()?;
-    let mut window: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; 1 << 20];
-    loop {
-        let n = reader.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        window.extend_from_slice(&chunk[..n]);
-        if let Some((id, _)) = secrets.iter().find(|(_, v)| contains(&window, v)) {
-            return Ok(Some(id.as_str()));
-        }
-        let keep = window.len().min(overlap);
-        window.drain(..window.len() - keep);
-    }
-}
-
-/// Shorter secrets match by chance too easily to be checked.
-const MIN_SECRET_LEN: usize = 4;
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -520,25 +468,5 @@ mod tests {
         assert!(!is_heredoc_only("python3 <<EOF"));
         assert!(!is_heredoc_only("<<EOF cat"));
         assert!(!is_heredoc_only("echo hi"));
-    }
-
-    #[test]
-    fn secrets_are_found_across_read_chunks() {
-        let mut bytes = vec![b'.'; (1 << 20) - 3];
-        bytes.extend_from_slice(b"s3cr3t-tail");
-        let content = Content::Inline(std::sync::Arc::from(&bytes[..]));
-        let secret = ("tok".to_string(), b"s3cr3t".to_vec());
-        let other = ("other".to_string(), b"absent".to_vec());
-        assert_eq!(
-            find_secret(&content, &[&other, &secret]).unwrap(),
-            Some("tok")
-        );
-        assert_eq!(find_secret(&content, &[&other]).unwrap(), None);
-    }
-
-    #[test]
-    fn secret_search_finds_embedded_values() {
-        assert!(contains(b"xx-s3cret-yy", b"s3cret"));
-        assert!(!contains(b"xx-s3cre-yy", b"s3cret"));
     }
 }

@@ -18,7 +18,6 @@
 
 use super::copy_step::source_tree;
 use super::mounts::{Mount, Sharing};
-use super::secrets::SecretSource;
 use super::stage::{StageExec, StageResult};
 use crate::snapshot::anchor::{self, Anchor, Identity};
 use crate::snapshot::{EntryKind, ImagePath, SourceTree};
@@ -56,6 +55,8 @@ struct MountedCache {
     homes: File,
     /// The directory moved in: only this goes back home.
     identity: Identity,
+    /// The id the Dockerfile gave (for messages).
+    id: String,
 }
 
 /// The mounts of one RUN step.
@@ -328,6 +329,7 @@ impl MountSet {
             lock,
             homes,
             identity,
+            id: id.to_string(),
         });
         Ok(())
     }
@@ -412,6 +414,15 @@ impl MountSet {
         self.mounted
             .iter()
             .map(|m| m.target.to_absolute())
+            .collect()
+    }
+
+    /// Where each cache directory of the cache dir was mounted, with its id
+    /// (not the throw-away directory of a busy `sharing=private` mount).
+    pub(super) fn cache_targets(&self) -> Vec<(ImagePath, String)> {
+        self.mounted
+            .iter()
+            .filter_map(|m| Some((m.target.clone(), m.cache.as_ref()?.id.clone())))
             .collect()
     }
 
@@ -511,17 +522,9 @@ fn undo(m: &Mounted, aside: &File) -> Result<()> {
 
 /// The bytes of `--secret id=ID`, or `None` if the build was given none.
 fn read_secret(stage: &StageExec<'_>, id: &str) -> Result<Option<Vec<u8>>> {
-    let Some(secret) = stage.env().opts.secrets.iter().find(|s| s.id == id) else {
-        return Ok(None);
-    };
-    match &secret.source {
-        SecretSource::File(path) => fs::read(path)
-            .map(Some)
-            .with_context(|| format!("reading secret {id:?} from {}", path.display())),
-        SecretSource::Env(var) => match std::env::var_os(var) {
-            Some(v) => Ok(Some(v.to_string_lossy().into_owned().into_bytes())),
-            None => bail!("secret {id:?}: environment variable {var} is not set"),
-        },
+    match stage.env().opts.secrets.iter().find(|s| s.id == id) {
+        Some(secret) => secret.read().map(Some).map_err(|e| anyhow!(e)),
+        None => Ok(None),
     }
 }
 

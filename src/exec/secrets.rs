@@ -15,6 +15,24 @@ pub struct Secret {
     pub source: SecretSource,
 }
 
+impl Secret {
+    /// The secret's bytes, read from its file or environment variable (as
+    /// a RUN step receives them).
+    pub fn read(&self) -> Result<Vec<u8>, String> {
+        match &self.source {
+            SecretSource::File(path) => std::fs::read(path)
+                .map_err(|e| format!("reading secret {:?} from {}: {e}", self.id, path.display())),
+            SecretSource::Env(var) => match std::env::var_os(var) {
+                Some(v) => Ok(v.to_string_lossy().into_owned().into_bytes()),
+                None => Err(format!(
+                    "secret {:?}: environment variable {var} is not set",
+                    self.id
+                )),
+            },
+        }
+    }
+}
+
 /// Parses buildx's `id=ID,src=FILE` / `id=ID,env=VAR` (also `source=`,
 /// `type=file|env`). Without src or env, buildx reads the env var named ID.
 pub fn parse_secret(spec: &str) -> Result<Secret, String> {

@@ -508,6 +508,9 @@ impl<'a> StageExec<'a> {
             mut entries,
             applied,
         } = run(self)?;
+        // Before the layer and the cache record store the line.
+        let secrets = self.env.used_secrets.values(&self.env.opts.secrets);
+        super::secret_scan::refuse_in_history(self.config.history.len(), &created_by, &secrets)?;
         let layer = if entries.is_empty() {
             None
         } else {

@@ -118,6 +118,14 @@ impl Rootfs {
         Ok(out)
     }
 
+    /// The target text of the symlink at `image_path` (the final component
+    /// not followed), verbatim.
+    pub fn read_link(&self, image_path: &str) -> Result<Vec<u8>, FsError> {
+        self.inner()
+            .readlink("/", image_path)
+            .map_err(Self::path_err(image_path))
+    }
+
     /// The canonical image path `image_path` resolves to (symlinks followed).
     pub fn canonical(&self, image_path: &str) -> Result<String, FsError> {
         let r = resolve(&self.inner().root, "/", image_path, true)

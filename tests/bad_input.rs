@@ -244,3 +244,48 @@ fn dockerfile_from_stdin() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("sha256:"));
 }
+
+/// Builds and returns kiln's exit code and stderr, checking it exited
+/// (an abort, e.g. on a stack overflow, has no exit code) and failed.
+fn build_exit(ctx: &Path) -> (i32, String) {
+    let cache = tempfile::tempdir().unwrap();
+    let out = kiln(
+        cache.path(),
+        &["build", "--progress=plain", ctx.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("kiln died on a signal ({:?}):\n{stderr}", out.status));
+    assert!(code != 0 && code != 134, "exit code {code}:\n{stderr}");
+    assert!(!stderr.contains("overflowed its stack"), "{stderr}");
+    (code, stderr)
+}
+
+#[test]
+fn deeply_nested_variables_fail_with_the_line_not_a_crash() {
+    // 3,000 nested `${A:-...}` used to overflow the stack and abort kiln.
+    let deep = format!("{}x{}", "${A:-".repeat(3000), "}".repeat(3000));
+    let dockerfile = format!("FROM scratch\nENV X={deep}\n");
+    let ctx = ctx_with(&[("Dockerfile", &dockerfile)]);
+    let (_, err) = build_exit(ctx.path());
+    assert!(err.contains("Dockerfile:2"), "{err}");
+    assert!(
+        err.contains("variable expansion nested too deep (more than 100 levels)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_run_script_running_itself_fails_the_step_not_kiln() {
+    // Every `sh /s` used to take a thread until the process aborted.
+    let ctx = ctx_with(&[("Dockerfile", "FROM scratch\nRUN echo 'sh /s' > /s; sh /s\n")]);
+    let (_, err) = build_exit(ctx.path());
+    assert!(err.contains("Dockerfile:2"), "{err}");
+    assert!(
+        err.contains("sh: /s: nesting too deep (more than 1000 levels"),
+        "{err}"
+    );
+    assert!(err.contains("exit code: 2"), "{err}");
+}

@@ -230,3 +230,24 @@ fn dockerfile_specific_ignore_file_wins() {
     let err = load(ctx, None).unwrap_err().to_string();
     assert!(err.contains(".dockerignore"), "{err}");
 }
+
+#[test]
+fn huge_patterns_do_not_exhaust_the_stack() {
+    // Matching used to recurse once per token: 100,000 of them overflowed
+    // the stack and aborted the build.
+    // `a**...**b`: `**` inside a pattern is `(.*/)?`, 50,000 times.
+    let stars = format!("a{}b", "*".repeat(100_000));
+    let m = pm(&[stars.as_str()]);
+    for (path, hit) in [("ab", true), ("a/b", true), ("a/c/b", true), ("a-b", false)] {
+        assert_eq!(m.matches_exact(path), hit, "{path}");
+    }
+    // `^*^*...x`: 100,000 anchor and run tokens.
+    let runs = format!("{}x", "^*".repeat(50_000));
+    let dirs = format!("{}y", "**/".repeat(50_000));
+    let m = pm(&[runs.as_str(), dirs.as_str()]);
+    assert!(m.matches_exact("x"));
+    assert!(m.matches_exact("zx"));
+    assert!(!m.matches_exact("z/x"));
+    assert!(m.matches_exact("d/e/y"));
+    assert!(!m.matches_exact("d/e/z"));
+}

@@ -300,6 +300,21 @@ fn functions_locals_and_return() {
 }
 
 #[test]
+fn runaway_pipelines_run_out_of_threads_cleanly() {
+    // A pipeline "fork bomb": each level starts two stage threads; past the
+    // step's thread budget a pipeline fails instead of the process dying.
+    let r = run("f() { f | f; }; f; echo after $?");
+    assert_eq!(r.stdout, "after 2\n", "{}", r.stderr);
+    let said = format!(
+        "sh: pipeline: too many threads running in this step (more than {})",
+        kiln_runtime::shell::MAX_THREADS
+    );
+    assert!(r.stderr.contains(&said), "{}", r.stderr);
+    // The budget is given back: the same shell goes on running pipelines.
+    assert_eq!(out("f() { f | f; }; f 2>/dev/null; echo a | tr a b"), "b\n");
+}
+
+#[test]
 fn errexit_follows_posix() {
     let r = run("set -e; echo a; false; echo b");
     assert_eq!((r.status, r.stdout.as_str()), (1, "a\n"));

@@ -293,3 +293,119 @@ fn dev_urandom_gives_the_steps_seeded_bytes() {
     // Each read draws new bytes: a second command in the step differs.
     assert_ne!(lines[0].get(..24), lines[1].get(..24));
 }
+
+/// The start of what the shell says when nesting goes too deep.
+fn too_deep(what: &str) -> String {
+    format!(
+        "{what}: nesting too deep (more than {} levels",
+        kiln_runtime::shell::MAX_NEST
+    )
+}
+
+#[test]
+fn a_script_running_itself_fails_cleanly_instead_of_crashing() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("s"), "sh /s\n").unwrap();
+    std::fs::write(root.path().join("b"), "bash -c 'dash /b'\n").unwrap();
+    std::fs::write(root.path().join("x"), "#!/bin/sh\n/x\n").unwrap();
+    for (script, innermost) in [("sh /s", "sh: /s"), ("sh /b", "sh: "), ("/x", "sh: /x")] {
+        let r = sh(root.path(), script);
+        assert_eq!(r.status, 2, "{script}: {}", r.err);
+        // Said once, by the innermost shell; the others just fail.
+        assert_eq!(r.err.matches("nesting too deep").count(), 1, "{}", r.err);
+        assert!(r.err.starts_with(innermost), "{}", r.err);
+        assert!(r.err.contains(&too_deep("")), "{}", r.err);
+    }
+}
+
+#[test]
+fn nesting_up_to_the_cap_works_and_one_level_more_fails_cleanly() {
+    // Each round nests four levels (a function, eval, `.`, and a shell run
+    // as a command) inside 100 nested braces, so the deepest allowed mix
+    // also has to fit the stack.
+    let root = tempfile::tempdir().unwrap();
+    let body = format!("{}eval '. /m2'{}", "{ ".repeat(100), "; }".repeat(100));
+    std::fs::write(
+        root.path().join("m"),
+        format!("n=$1 max=$2\nf() {{ {body}; }}\nf\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        root.path().join("m2"),
+        "if [ $((n + 4)) -le $max ]; then sh /m $((n + 4)) $max; else echo deepest $((n + 3)); fi\n",
+    )
+    .unwrap();
+    let cap = kiln_runtime::shell::MAX_NEST;
+    assert_eq!(cap % 4, 0, "the rounds end exactly at the cap");
+    let env = [("PATH", "/bin")];
+    let r = run_in(root.path(), &["sh", "/m", "1", &cap.to_string()], "/", &env);
+    assert_eq!(r.status, 0, "stderr: {}", r.err);
+    assert_eq!(r.out, format!("deepest {cap}\n"));
+    let beyond = (cap + 1).to_string();
+    let r = run_in(root.path(), &["sh", "/m", "1", &beyond], "/", &env);
+    assert_eq!((r.status, r.out.as_str()), (2, ""), "stderr: {}", r.err);
+    assert!(r.err.starts_with(&too_deep("sh: /m")), "{}", r.err);
+}
+
+#[test]
+fn programs_starting_programs_count_against_the_same_cap() {
+    // `env` (a toolbox program) starts the shell through kiln.spawn: two
+    // levels a round, so the last round to start is at level 999.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("e"),
+        "echo $1 > /level\nenv sh /e $(($1 + 2)) > /dev/null 2>&1\n",
+    )
+    .unwrap();
+    let r = run_in(root.path(), &["sh", "/e", "1"], "/", &[("PATH", "/bin")]);
+    assert_eq!(r.status, 2, "stderr: {}", r.err);
+    let deepest = std::fs::read_to_string(root.path().join("level")).unwrap();
+    assert_eq!(
+        deepest.trim(),
+        (kiln_runtime::shell::MAX_NEST - 1).to_string()
+    );
+    // With output going through the shell (a pump thread per stream and
+    // level), the step's thread budget runs out first: a clean error too.
+    std::fs::write(root.path().join("p"), "env sh /p\n").unwrap();
+    let r = run_in(root.path(), &["sh", "/p"], "/", &[("PATH", "/bin")]);
+    assert_ne!(r.status, 0);
+    assert!(
+        r.err.contains("too many threads running in this step"),
+        "{}",
+        r.err
+    );
+}
+
+#[test]
+fn programs_get_their_whole_stack_whatever_thread_starts_them() {
+    // A program that recurses until its call stack (MAX_WASM_STACK) runs
+    // out, started through nested `env`s (exec form: no shell thread) on a
+    // thread with far less stack than that: it ends with a stack-overflow
+    // trap, instead of overflowing the thread's stack and aborting kiln.
+    let deep = wat::parse_str(
+        r#"(module
+          (memory (export "memory") 1)
+          (func $down (param i64) (result i64)
+            (i64.add (call $down (i64.add (local.get 0) (i64.const 1))) (local.get 0)))
+          (func (export "_start") (drop (call $down (i64.const 0)))))"#,
+    )
+    .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("bin")).unwrap();
+    std::fs::write(root.path().join("bin/deep"), deep).unwrap();
+    runtime();
+    let dir = root.path().to_path_buf();
+    let r = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            let mut argv = vec!["env"; 20];
+            argv.push("/bin/deep");
+            let r = run_in(&dir, &argv, "/", &[("PATH", "/bin")]);
+            (r.status, r.err)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(r.0, 134, "stderr: {}", r.1);
+    assert!(r.1.contains("stack overflow"), "{}", r.1);
+}

@@ -263,66 +263,73 @@ fn compile(pattern: &str) -> Kind {
     }
 }
 
-/// Full-match of the regexp tokens against `s`, memoised over
-/// (token, position) so pathological patterns stay polynomial.
+/// Full-match of the regexp tokens against `s`: a search for a way from
+/// (token 0, char 0) to (end, end) through the states (token, position),
+/// each explored once, so pathological patterns stay polynomial. Iterative:
+/// a pattern of any length cannot exhaust the stack.
 fn regex_match(toks: &[Tok], s: &[char]) -> bool {
     let width = s.len() + 1;
-    let mut memo = vec![None::<bool>; (toks.len() + 1) * width];
-    fn go(
-        toks: &[Tok],
-        s: &[char],
-        t: usize,
-        p: usize,
-        memo: &mut [Option<bool>],
-        w: usize,
-    ) -> bool {
-        if let Some(r) = memo[t * w + p] {
-            return r;
+    let mut seen = vec![false; (toks.len() + 1) * width];
+    let mut todo = vec![(0usize, 0usize)];
+    while let Some((t, p)) = todo.pop() {
+        if std::mem::replace(&mut seen[t * width + p], true) {
+            continue;
         }
-        let r = match toks.get(t) {
-            None => p == s.len(),
-            Some(tok) => match tok {
-                Tok::Lit(c) => s.get(p) == Some(c) && go(toks, s, t + 1, p + 1, memo, w),
-                Tok::Anchor => p == 0 && go(toks, s, t + 1, p, memo, w),
-                Tok::Any => {
-                    s.get(p).is_some_and(|c| *c != '/') && go(toks, s, t + 1, p + 1, memo, w)
-                }
-                Tok::Class(cl) => {
-                    s.get(p).is_some_and(|c| cl.matches(*c)) && go(toks, s, t + 1, p + 1, memo, w)
-                }
-                Tok::Star => {
-                    let mut q = p;
-                    loop {
-                        if go(toks, s, t + 1, q, memo, w) {
-                            break true;
-                        }
-                        match s.get(q) {
-                            Some(c) if *c != '/' => q += 1,
-                            _ => break false,
-                        }
-                    }
-                }
-                Tok::AnyTail => {
-                    s[p..].iter().all(|c| *c != '\n') && go(toks, s, t + 1, s.len(), memo, w)
-                }
-                Tok::AnyDirs => {
-                    // Either nothing, or any run without '\n' ending in '/'.
-                    let mut hit = go(toks, s, t + 1, p, memo, w);
-                    let mut q = p;
-                    while !hit && q < s.len() && s[q] != '\n' {
-                        if s[q] == '/' && go(toks, s, t + 1, q + 1, memo, w) {
-                            hit = true;
-                        }
-                        q += 1;
-                    }
-                    hit
-                }
-            },
+        let Some(tok) = toks.get(t) else {
+            if p == s.len() {
+                return true;
+            }
+            continue;
         };
-        memo[t * w + p] = Some(r);
-        r
+        let next = t + 1;
+        match tok {
+            Tok::Lit(c) => {
+                if s.get(p) == Some(c) {
+                    todo.push((next, p + 1));
+                }
+            }
+            Tok::Anchor => {
+                if p == 0 {
+                    todo.push((next, p));
+                }
+            }
+            Tok::Any => {
+                if s.get(p).is_some_and(|c| *c != '/') {
+                    todo.push((next, p + 1));
+                }
+            }
+            Tok::Class(cl) => {
+                if s.get(p).is_some_and(|c| cl.matches(*c)) {
+                    todo.push((next, p + 1));
+                }
+            }
+            Tok::Star => {
+                // Stop here, or take one more non-`/` character.
+                todo.push((next, p));
+                if s.get(p).is_some_and(|c| *c != '/') {
+                    todo.push((t, p + 1));
+                }
+            }
+            Tok::AnyTail => {
+                if s[p..].iter().all(|c| *c != '\n') {
+                    todo.push((next, s.len()));
+                }
+            }
+            Tok::AnyDirs => {
+                // Either nothing, or any run without '\n' ending in '/'.
+                todo.push((next, p));
+                for (q, c) in s.iter().enumerate().skip(p) {
+                    if *c == '\n' {
+                        break;
+                    }
+                    if *c == '/' {
+                        todo.push((next, q + 1));
+                    }
+                }
+            }
+        }
     }
-    go(toks, s, 0, 0, &mut memo, width)
+    false
 }
 
 /// Go's `filepath.Clean` on Unix: the shortest equivalent path, lexically.

@@ -19,6 +19,10 @@
 //! [`Lexer::process_words`] also splits the result into words on unquoted
 //! whitespace, counting whitespace that came out of an unquoted expansion.
 //!
+//! Nesting is bounded: a word nested more than [`MAX_NESTING`] `${...}`
+//! deep is an error (BuildKit has no limit; Go's stacks grow), so a hostile
+//! Dockerfile cannot overflow the stack of the thread expanding it.
+//!
 //! One deliberate difference: since 2024 BuildKit shares one word buffer
 //! between nested `${...}` words, so `process_words("ab${X:-c}")` there
 //! loses the `ab` and yields `["c"]`. We keep each word's own buffer and
@@ -28,6 +32,20 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasher;
 
 use thiserror::Error;
+
+/// Deepest nesting of words inside `${...}` (`${A:-${B:-...}}`, patterns
+/// and replacements alike). Real Dockerfiles nest two or three levels. A
+/// level takes under 5 KiB of stack in a debug build (less in release), so
+/// the limit needs about 0.5 MiB, a quarter of a 2 MiB worker thread's
+/// stack; and each level makes sure of room first (on a new stack segment
+/// when needed), so a smaller stack is not overflowed either.
+pub const MAX_NESTING: usize = 100;
+
+/// Stack the expander wants left before it recurses one more level, and the
+/// size of the extra stack segment it switches to when less is left (so the
+/// bounded recursion fits whatever stack the calling thread has).
+const RED_ZONE: usize = 64 << 10;
+const STACK_SEGMENT: usize = 1 << 20;
 
 /// Where variable values come from (ARGs, ENV, build args).
 pub trait VarLookup {
@@ -111,6 +129,9 @@ pub enum ExpandErrorKind {
     Required { name: String, message: String },
     #[error("invalid pattern ({pattern}) in substitution: {reason}")]
     InvalidPattern { pattern: String, reason: String },
+    /// More than [`MAX_NESTING`] `${...}` words inside one another.
+    #[error("variable expansion nested too deep (more than {MAX_NESTING} levels)")]
+    NestedTooDeep,
 }
 
 /// A failed expansion, naming the word it happened in.
@@ -222,6 +243,7 @@ impl Lexer {
             env,
             scan: Scan::new(word),
             raw_escapes: self.raw_escapes,
+            nesting: 0,
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
         };
@@ -323,6 +345,8 @@ struct Shell<'a> {
     scan: Scan,
     /// Whether escape characters are kept; switched on inside patterns.
     raw_escapes: bool,
+    /// How many `${...}` words the cursor is inside.
+    nesting: usize,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
 }
@@ -338,6 +362,20 @@ impl<'a> Shell<'a> {
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let out = self.process_until_inner(stop);
         self.raw_escapes = saved;
+        out
+    }
+
+    /// A word nested in `${...}` (a default, pattern or replacement) up to
+    /// `stop`: one level deeper, refused beyond [`MAX_NESTING`].
+    fn nested_word(&mut self, stop: char, raw_escapes: bool) -> Res<(String, Vec<String>)> {
+        if self.nesting >= MAX_NESTING {
+            return Err(ExpandErrorKind::NestedTooDeep);
+        }
+        self.nesting += 1;
+        let out = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+            self.process_until(Some(stop), raw_escapes)
+        });
+        self.nesting -= 1;
         out
     }
 
@@ -494,9 +532,10 @@ impl<'a> Shell<'a> {
     }
 
     /// After a nested word failed: running off the end means the `${` was
-    /// never closed, anything else is the nested word's own error.
+    /// never closed, anything else (and nesting too deep, always) is the
+    /// nested word's own error.
     fn at_end_or(&self, err: ExpandErrorKind, if_end: ExpandErrorKind) -> ExpandErrorKind {
-        if self.scan.at_end() {
+        if self.scan.at_end() && err != ExpandErrorKind::NestedTooDeep {
             if_end
         } else {
             err
@@ -557,7 +596,7 @@ impl<'a> Shell<'a> {
         if colon && pattern_op {
             return Err(ExpandErrorKind::UnsupportedModifier(shown));
         }
-        let word = match self.process_until(Some('}'), pattern_op) {
+        let word = match self.nested_word('}', pattern_op) {
             Ok((word, _)) => word,
             Err(e) => return Err(self.at_end_or(e, ExpandErrorKind::MissingBrace)),
         };
@@ -599,11 +638,11 @@ impl<'a> Shell<'a> {
         if all {
             self.scan.next();
         }
-        let pattern = match self.process_until(Some('/'), true) {
+        let pattern = match self.nested_word('/', true) {
             Ok((p, _)) => p,
             Err(e) => return Err(self.at_end_or(e, ExpandErrorKind::MissingSlash)),
         };
-        let replacement = match self.process_until(Some('}'), true) {
+        let replacement = match self.nested_word('}', true) {
             Ok((r, _)) => r,
             Err(e) => return Err(self.at_end_or(e, ExpandErrorKind::MissingBrace)),
         };
@@ -1586,6 +1625,72 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `depth` words nested in one another, built with `open` and `close`
+    /// around a final `x`.
+    fn nested(open: &str, close: &str, depth: usize) -> String {
+        format!("{}x{}", open.repeat(depth), close.repeat(depth))
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let forms = [
+            ("${A:-", "}"),
+            ("\"${A:-", "}\""),
+            ("${A#", "}"),
+            ("${A/", "/r}"),
+            ("${A/p/", "}"),
+        ];
+        for (open, close) in forms {
+            // Up to the limit it works...
+            let deepest = nested(open, close, MAX_NESTING);
+            assert!(word(&deepest, &[]).is_ok(), "{open}");
+            // ...one more level, or thousands, is an error, not an abort.
+            for depth in [MAX_NESTING + 1, 3000] {
+                let e = word(&nested(open, close, depth), &[]).unwrap_err();
+                assert_eq!(e.kind, ExpandErrorKind::NestedTooDeep, "{open} {depth}");
+            }
+        }
+        // Also when the input ends right where the limit is hit.
+        assert_eq!(
+            err(&"${A:-".repeat(MAX_NESTING + 1), &[]),
+            ExpandErrorKind::NestedTooDeep
+        );
+        assert_eq!(
+            err(&"${A:-".repeat(MAX_NESTING), &[]),
+            ExpandErrorKind::MissingBrace
+        );
+        let e = word(&nested("${A:-", "}", 3000), &[]).unwrap_err();
+        assert!(
+            e.to_string().ends_with(&format!(
+                "variable expansion nested too deep (more than {MAX_NESTING} levels)"
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn nesting_fits_a_small_thread_stack() {
+        // Worker threads may have small stacks: the deepest allowed word
+        // still expands (on an extra stack segment when needed).
+        let deepest = nested("\"${A:-", "}\"", MAX_NESTING);
+        let too_deep = nested("\"${A:-", "}\"", 3000);
+        let (ok, err) = std::thread::Builder::new()
+            .stack_size(128 << 10)
+            .spawn(move || {
+                let lexer = Lexer::default();
+                let none: &[(String, String)] = &[];
+                (
+                    lexer.process_word(&deepest, &none),
+                    lexer.process_word(&too_deep, &none),
+                )
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(ok.unwrap(), "x");
+        assert_eq!(err.unwrap_err().kind, ExpandErrorKind::NestedTooDeep);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! and ADD. BuildKit finds heredoc words with its shell lexer (quotes and
 //! escapes kept, no variables set); this is a port of just that subset.
 
+use super::expand::{ExpandErrorKind, MAX_NESTING};
+
 /// A heredoc attached to an instruction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heredoc {
@@ -30,6 +32,11 @@ impl Heredoc {
             .collect()
     }
 }
+
+/// Stack wanted before one more nested word, and the segment to switch to
+/// when less is left (as in the expander).
+const RED_ZONE: usize = 64 << 10;
+const STACK_SEGMENT: usize = 1 << 20;
 
 /// Error from the heredoc lexer (BuildKit reports these as parse errors).
 pub type LexError = String;
@@ -73,8 +80,14 @@ pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, LexError> {
 
 /// All heredoc openers in an instruction line, in order.
 pub fn heredocs_from_line(line: &str) -> Result<Vec<Heredoc>, LexError> {
-    // BuildKit ignores lexing errors of the whole line (no heredocs then).
-    let words = Lexer::new(line, true, true).words().unwrap_or_default();
+    // BuildKit ignores lexing errors of the whole line (no heredocs then),
+    // but a line nested too deep to lex is refused, not read as heredoc-free.
+    let mut lexer = Lexer::new(line, true, true);
+    let words = match lexer.words() {
+        Ok(words) => words,
+        Err(e) if lexer.too_deep => return Err(e),
+        Err(_) => Vec::new(),
+    };
     let mut docs = Vec::new();
     for word in words {
         if let Some(doc) = parse_heredoc(&word)? {
@@ -99,6 +112,10 @@ struct Lexer {
     raw_quotes: bool,
     raw_escapes: bool,
     buf: String,
+    /// How many `${...}` words the cursor is inside.
+    nesting: usize,
+    /// Lexing stopped at more than [`MAX_NESTING`] nested `${...}` words.
+    too_deep: bool,
 }
 
 const ESCAPE: char = '\\';
@@ -111,10 +128,12 @@ impl Lexer {
             raw_quotes,
             raw_escapes,
             buf: String::new(),
+            nesting: 0,
+            too_deep: false,
         }
     }
 
-    fn words(mut self) -> Result<Vec<String>, LexError> {
+    fn words(&mut self) -> Result<Vec<String>, LexError> {
         let raw = self.raw_escapes;
         self.process_stop_on(None, raw).map(|(_, w)| w)
     }
@@ -346,15 +365,28 @@ impl Lexer {
         }
     }
 
+    /// A word nested in `${...}` up to `stop`, one level deeper (refused
+    /// beyond [`MAX_NESTING`], like the expander does).
     fn stop_on_or_missing(
         &mut self,
         stop: char,
         raw: bool,
         missing: &str,
     ) -> Result<String, LexError> {
-        match self.process_stop_on(Some(stop), raw) {
+        if self.nesting >= MAX_NESTING {
+            self.too_deep = true;
+        }
+        if self.too_deep {
+            return Err(ExpandErrorKind::NestedTooDeep.to_string());
+        }
+        self.nesting += 1;
+        let r = stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || {
+            self.process_stop_on(Some(stop), raw)
+        });
+        self.nesting -= 1;
+        match r {
             Ok((word, _)) => Ok(word),
-            Err(_) if self.peek().is_none() => Err(missing.to_string()),
+            Err(_) if self.peek().is_none() && !self.too_deep => Err(missing.to_string()),
             Err(e) => Err(e),
         }
     }

@@ -205,8 +205,23 @@ impl State {
     }
 }
 
+/// Deepest chain of `ONBUILD ONBUILD ...` the parser builds nodes for.
+/// Chaining is an error anyway (see `parse_instructions`); the bound keeps a
+/// line of thousands of ONBUILD words from recursing without limit.
+const MAX_ONBUILD_NESTING: usize = 8;
+
 /// Builds a node from one logical line (no line numbers yet).
 fn node_from_line(line: &str, escape: char, comments: Vec<String>) -> Result<Node, String> {
+    node_at_depth(line, escape, comments, 0)
+}
+
+/// [`node_from_line`] inside `depth` ONBUILDs.
+fn node_at_depth(
+    line: &str,
+    escape: char,
+    comments: Vec<String>,
+    depth: usize,
+) -> Result<Node, String> {
     let (cmd, flags, rest) = split_command(line, escape);
     let keyword = cmd.to_lowercase();
     let style = style_of(&keyword);
@@ -224,7 +239,13 @@ fn node_from_line(line: &str, escape: char, comments: Vec<String>) -> Result<Nod
     };
     if style == Style::SubCommand {
         if !rest.is_empty() {
-            node.onbuild_inner = Some(Box::new(node_from_line(&rest, escape, Vec::new())?));
+            if depth >= MAX_ONBUILD_NESTING {
+                return Err(format!(
+                    "ONBUILD nested too deep (more than {MAX_ONBUILD_NESTING} levels)"
+                ));
+            }
+            let inner = node_at_depth(&rest, escape, Vec::new(), depth + 1)?;
+            node.onbuild_inner = Some(Box::new(inner));
         }
     } else {
         let parsed = parse_args(style, &rest, escape)?;
@@ -455,6 +476,25 @@ mod tests {
         assert_eq!((ast.nodes[1].start_line, ast.nodes[1].end_line), (2, 5));
         assert_eq!(ast.warnings.len(), 1);
         assert_eq!(ast.nodes[1].original, "RUN a   b");
+    }
+
+    #[test]
+    fn deep_nesting_is_a_parse_error_not_a_crash() {
+        // Variables nested thousands deep on a line the heredoc scan lexes.
+        let deep = format!("{}x{}", "${A:-".repeat(3000), "}".repeat(3000));
+        let e = parse(&format!("FROM x\nRUN cat <<EOF {deep}\nhi\nEOF\n")).unwrap_err();
+        assert!(e.to_string().contains("nested too deep"), "{e}");
+        assert!(e.to_string().starts_with("Dockerfile:2: "), "{e}");
+        // A few levels are fine, heredoc and all.
+        let ast = parse("FROM x\nRUN cat <<EOF ${A:-${B:-x}}\nhi\nEOF\n").unwrap();
+        assert_eq!(ast.nodes[1].heredocs[0].content, "hi\n");
+        // ONBUILD chains: two are parsed (and refused later, as BuildKit
+        // does), thousands are refused here.
+        let chained = parse("FROM x\nONBUILD ONBUILD RUN x\n").unwrap();
+        let inner = chained.nodes[1].onbuild_inner.as_ref().unwrap();
+        assert_eq!(inner.keyword, "onbuild");
+        let e = parse(&format!("FROM x\n{}RUN x\n", "ONBUILD ".repeat(100_000))).unwrap_err();
+        assert!(e.to_string().contains("ONBUILD nested too deep"), "{e}");
     }
 
     #[test]

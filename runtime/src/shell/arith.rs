@@ -190,7 +190,7 @@ impl Eval<'_> {
         if self.depth > 200 {
             return Err("arithmetic: expression nested too deeply".into());
         }
-        let r = self.expr_inner(skip);
+        let r = super::nesting::grow(|| self.expr_inner(skip));
         self.depth -= 1;
         r
     }
@@ -249,7 +249,7 @@ impl Eval<'_> {
         if self.depth > 200 {
             return Err("arithmetic: expression nested too deeply".into());
         }
-        let r = self.unary_inner(skip);
+        let r = super::nesting::grow(|| self.unary_inner(skip));
         self.depth -= 1;
         r
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::ast::*;
 use super::host::{Input, OpenMode, Output, Stdio};
-use super::{Ctrl, Fd, Flow, Shell, Var};
+use super::{nesting, Ctrl, Fd, Flow, Shell, Var};
 
 /// Exit status of a script the host interrupted (like timeout(1)).
 const INTERRUPTED: i32 = 124;
@@ -92,9 +92,14 @@ impl Shell {
     }
 
     /// Runs pipeline stages concurrently, each in a subshell on its own
-    /// thread, joined by OS pipes.
+    /// thread, joined by OS pipes. The threads come out of the step's
+    /// budget: a pipeline that would exceed it fails (status 2).
     fn run_stages(&mut self, commands: &[Command]) -> Vec<i32> {
         let n = commands.len();
+        let Some(_threads) = self.threads.take(n) else {
+            self.err_msg(&format!("pipeline: {}", nesting::too_many_threads()));
+            return vec![2];
+        };
         let mut shells = Vec::with_capacity(n);
         let mut next_in: Option<Input> = None;
         for i in 0..n {
@@ -125,9 +130,12 @@ impl Shell {
                     std::thread::Builder::new()
                         .name("kiln-sh-stage".into())
                         .stack_size(super::STACK_SIZE)
-                        .spawn_scoped(scope, move || match sub.run_command(cmd) {
-                            Ok(s) | Err(Ctrl::Exit(s)) | Err(Ctrl::Return(s)) => s,
-                            Err(_) => sub.status,
+                        .spawn_scoped(scope, move || {
+                            nesting::mark_shell_thread();
+                            match sub.run_command(cmd) {
+                                Ok(s) | Err(Ctrl::Exit(s)) | Err(Ctrl::Return(s)) => s,
+                                Err(_) => sub.status,
+                            }
                         })
                 })
                 .collect();
@@ -141,7 +149,13 @@ impl Shell {
         })
     }
 
+    /// Runs one command: the executor's recursive entry point, so it makes
+    /// sure of stack for one more level (see [`nesting::grow`]).
     pub(super) fn run_command(&mut self, cmd: &Command) -> Flow {
+        nesting::grow(|| self.run_command_here(cmd))
+    }
+
+    fn run_command_here(&mut self, cmd: &Command) -> Flow {
         match cmd {
             Command::Simple(sc) => self.run_simple(sc),
             Command::FuncDef(name, body) => {
@@ -429,8 +443,15 @@ impl Shell {
             stdout: self.out_fd(1),
             stderr: self.out_fd(2),
         };
-        match self.host.spawn(argv, &env, &self.cwd, stdio) {
-            Ok(child) => child.wait(),
+        // A shell or program the host starts for this command continues
+        // this shell's nesting count and thread budget.
+        let spawned = nesting::with_lineage(self.lineage(), || {
+            self.host
+                .spawn(argv, &env, &self.cwd, stdio)
+                .map(|child| child.wait())
+        });
+        match spawned {
+            Ok(status) => status,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.err_msg(&format!("{}: not found", argv[0]));
                 127

@@ -157,7 +157,18 @@ impl Shell {
         Ok(Pattern::new(&chars))
     }
 
+    /// Expands word parts into `out`; recursive through `${x:-word}`, so it
+    /// makes sure of stack first (see [`super::nesting::grow`]).
     fn expand_parts(
+        &mut self,
+        parts: &[WordPart],
+        in_dq: bool,
+        out: &mut Fields,
+    ) -> Result<(), Ctrl> {
+        super::nesting::grow(|| self.expand_parts_here(parts, in_dq, out))
+    }
+
+    fn expand_parts_here(
         &mut self,
         parts: &[WordPart],
         in_dq: bool,

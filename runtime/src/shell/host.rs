@@ -163,6 +163,9 @@ pub trait Host: Send + Sync {
     /// looks it up in `PATH` from `env`. Return `io::ErrorKind::NotFound` for
     /// an unknown command (the shell then reports `sh: NAME: not found`, 127).
     /// The host must drop `stdio` when the command ends so readers see EOF.
+    /// During the call, a [`Shell`](super::Shell) created on the calling
+    /// thread continues the calling shell's nesting count and thread budget
+    /// (a shell run as a command counts as one more level).
     fn spawn(
         &self,
         argv: &[String],

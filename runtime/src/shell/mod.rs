@@ -16,6 +16,7 @@ mod exec;
 mod expand;
 mod getopts;
 pub mod host;
+mod nesting;
 pub mod parser;
 mod pattern;
 mod printf;
@@ -26,15 +27,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// Stack of the interpreter thread and of pipeline-stage threads: the
-/// interpreter recurses (functions, eval, command substitution), and only
-/// touched pages cost memory.
+/// interpreter recurses (functions, eval, command substitution, nested
+/// shells), and only touched pages cost memory. Deeper recursion moves on
+/// to extra stack segments (see [`nesting`]).
 const STACK_SIZE: usize = 64 << 20;
 
-/// Deepest nesting of function calls, eval, `.` and command substitution;
-/// beyond it the script fails instead of overflowing the stack.
-const MAX_NEST: usize = 1000;
-
 pub use host::{Child, FileInfo, FileKind, Finished, Host, Input, OpenMode, Output, Stdio};
+pub(crate) use nesting::{
+    current as current_lineage, grow_by, too_deep, too_many_threads, with_lineage, Lineage,
+};
+pub use nesting::{MAX_NEST, MAX_THREADS};
 pub use parser::{parse, SyntaxError};
 
 /// A shell variable.
@@ -92,8 +94,12 @@ pub struct Shell {
     exit_trap: Option<String>,
     /// Set by `exec` without a command: keep its redirections.
     keep_redirects: bool,
-    /// Current nesting of function calls, eval, `.` and `$( )`.
+    /// Current nesting of shells, function calls, eval, `.` and `$( )`
+    /// (see [`nesting`]).
     nest: usize,
+    /// The step's budget of pipeline-stage and pump threads, shared with
+    /// every shell and program the step starts.
+    threads: Arc<nesting::ThreadBudget>,
     /// A write to stdout failed with EPIPE: like SIGPIPE, end this (sub)shell.
     broken_pipe: Cell<bool>,
     /// Where `getopts` is in the current option group.
@@ -101,8 +107,11 @@ pub struct Shell {
 }
 
 impl Shell {
-    /// A shell in `/` with no variables and null standard streams.
+    /// A shell in `/` with no variables and null standard streams. Started
+    /// by a command of another shell (through the host), it continues that
+    /// shell's nesting count and thread budget.
     pub fn new(host: Arc<dyn Host>) -> Shell {
+        let lineage = nesting::current();
         let mut sh = Shell {
             host,
             vars: BTreeMap::new(),
@@ -119,7 +128,8 @@ impl Shell {
             subst_status: None,
             exit_trap: None,
             keep_redirects: false,
-            nest: 0,
+            nest: lineage.nest,
+            threads: lineage.threads,
             broken_pipe: Cell::new(false),
             getopts: Default::default(),
         };
@@ -195,20 +205,35 @@ impl Shell {
         }
     }
 
-    /// Runs a parsed script; returns its exit status. The interpreter runs
-    /// on a thread of its own with a large stack.
+    /// Runs a parsed script; returns its exit status. The shell is one more
+    /// level of nesting. The interpreter runs on a thread of its own with a
+    /// large stack, unless it is already on one (a shell run by a command
+    /// of another shell).
     pub fn run_program(&mut self, program: &ast::Program) -> i32 {
-        let on_thread = std::thread::scope(|scope| {
-            let spawned = std::thread::Builder::new()
-                .name("kiln-sh".into())
-                .stack_size(STACK_SIZE)
-                .spawn_scoped(scope, || self.run_program_here(program));
-            spawned.ok().map(|handle| handle.join().unwrap_or(2))
-        });
-        match on_thread {
-            Some(status) => status,
-            None => self.run_program_here(program),
+        let name = self.arg0.clone();
+        if let Err(Ctrl::Exit(status)) = self.enter_nest(&name) {
+            return status;
         }
+        let status = if nesting::on_shell_thread() {
+            nesting::grow(|| self.run_program_here(program))
+        } else {
+            let on_thread = std::thread::scope(|scope| {
+                let spawned = std::thread::Builder::new()
+                    .name("kiln-sh".into())
+                    .stack_size(STACK_SIZE)
+                    .spawn_scoped(scope, || {
+                        nesting::mark_shell_thread();
+                        self.run_program_here(program)
+                    });
+                spawned.ok().map(|handle| handle.join().unwrap_or(2))
+            });
+            match on_thread {
+                Some(status) => status,
+                None => nesting::grow(|| self.run_program_here(program)),
+            }
+        };
+        self.nest -= 1;
+        status
     }
 
     fn run_program_here(&mut self, program: &ast::Program) -> i32 {
@@ -269,16 +294,22 @@ impl Shell {
         }
     }
 
-    /// Enters one level of function/eval/substitution nesting.
+    /// Enters one level of shell/function/eval/substitution nesting.
     fn enter_nest(&mut self, what: &str) -> Result<(), Ctrl> {
         if self.nest >= MAX_NEST {
-            self.err_msg(&format!(
-                "{what}: nesting too deep (more than {MAX_NEST} levels)"
-            ));
+            self.err_msg(&too_deep(what));
             return Err(Ctrl::Exit(2));
         }
         self.nest += 1;
         Ok(())
+    }
+
+    /// What a command this shell starts now inherits.
+    fn lineage(&self) -> Lineage {
+        Lineage {
+            nest: self.nest,
+            threads: Arc::clone(&self.threads),
+        }
     }
 
     /// Writes `sh: MSG` and a newline to standard error.

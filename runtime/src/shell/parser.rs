@@ -328,7 +328,7 @@ impl Parser {
 
     fn parse_command(&mut self) -> Result<Command, SyntaxError> {
         self.enter()?;
-        let r = self.parse_command_inner();
+        let r = super::nesting::grow(|| self.parse_command_inner());
         self.depth -= 1;
         r
     }
@@ -859,7 +859,7 @@ impl Parser {
     /// Parses what follows a `$` into `parts`.
     fn parse_dollar(&mut self, parts: &mut Vec<WordPart>, in_dq: bool) -> Result<(), SyntaxError> {
         self.enter()?;
-        let r = self.parse_dollar_inner(parts, in_dq);
+        let r = super::nesting::grow(|| self.parse_dollar_inner(parts, in_dq));
         self.depth -= 1;
         r
     }

@@ -53,12 +53,14 @@ impl TestParser<'_> {
             .get(self.pos + 1)
             .is_some_and(|a| BINARY.contains(&a.as_str()))
             && self.pos + 2 < self.args.len();
-        let r = if self.peek() == Some("!") && !binary_next {
-            self.pos += 1;
-            self.not().map(|v| !v)
-        } else {
-            self.primary()
-        };
+        let r = super::nesting::grow(|| {
+            if self.peek() == Some("!") && !binary_next {
+                self.pos += 1;
+                self.not().map(|v| !v)
+            } else {
+                self.primary()
+            }
+        });
         self.depth -= 1;
         r
     }

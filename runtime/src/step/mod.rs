@@ -17,12 +17,14 @@ mod stdio;
 pub use args::ShellArgs;
 pub use lookup::DEFAULT_PATH;
 
+use crate::engine::MAX_WASM_STACK;
 use crate::error::RunError;
 use crate::fs::{Device, Rootfs, WriteMode};
 use crate::invocation::{Invocation, SpawnRequest, Spawner};
 use crate::runtime::{Program, Runtime};
 use crate::shell::{
-    Child, FileInfo, FileKind, Finished, Host, Input, OpenMode, Output, Shell, Stdio,
+    current_lineage, grow_by, too_deep, with_lineage, Child, FileInfo, FileKind, Finished, Host,
+    Input, Lineage, OpenMode, Output, Shell, Stdio, MAX_NEST,
 };
 use chacha20::rand_core::{Rng as _, SeedableRng as _};
 use chacha20::ChaCha20Rng;
@@ -39,6 +41,11 @@ const STATUS_TRAP: i32 = 134;
 const STATUS_OOM: i32 = 137;
 /// Status of a command that hit the step timeout (like `timeout(1)`).
 const STATUS_TIMEOUT: i32 = 124;
+
+/// Stack a WASI program runs with: its own largest call stack and room for
+/// the host's frames around it (WASI calls, `kiln.spawn`). A program started
+/// by a program runs on the same thread, deeper down its stack.
+const MODULE_STACK: usize = MAX_WASM_STACK + (512 << 10);
 
 /// What a step runs with.
 #[derive(Debug, Clone)]
@@ -151,7 +158,10 @@ impl Step {
             stdout,
             stderr: stderr.clone(),
         };
-        match self.start(argv, env, cwd, stdio) {
+        // Everything the command starts shares one nesting count and one
+        // thread budget.
+        let started = with_lineage(current_lineage(), || self.start(argv, env, cwd, stdio));
+        match started {
             Ok(status) => status,
             Err(e) => {
                 let name = argv.first().map(String::as_str).unwrap_or_default();
@@ -362,8 +372,10 @@ impl Step {
         inv.stdin = stdin;
         inv.stdout = stdout;
         inv.stderr = stderr;
-        inv.spawner = Some(self.spawner(stdio.clone()));
-        let result = self.runtime.run(program, inv);
+        inv.spawner = Some(self.spawner(stdio.clone(), current_lineage()));
+        // On a fresh stack segment when this thread's is running low (a
+        // program started by a program started by ...).
+        let result = grow_by(MODULE_STACK, || self.runtime.run(program, inv));
         out_pump.finish();
         err_pump.finish();
         let end = match result {
@@ -405,17 +417,31 @@ impl Step {
     }
 
     /// What `kiln.spawn` calls: runs the request with the calling guest's
-    /// streams.
-    fn spawner(&self, stdio: Stdio) -> Spawner {
+    /// streams, one nesting level below the guest (`lineage`: what the
+    /// guest inherited).
+    fn spawner(&self, stdio: Stdio, lineage: Lineage) -> Spawner {
         let me = self.me.clone();
         Arc::new(move |req: SpawnRequest| -> u8 {
             let Some(step) = me.upgrade() else {
                 return 126;
             };
-            let status = match step.start(&req.argv, &req.env, &req.cwd, stdio.clone()) {
+            let name = req.argv.first().map(String::as_str).unwrap_or_default();
+            if lineage.nest >= MAX_NEST {
+                let _ = stdio
+                    .stderr
+                    .write_all(format!("kiln: {}\n", too_deep(name)).as_bytes());
+                return 126;
+            }
+            let child = Lineage {
+                nest: lineage.nest + 1,
+                threads: Arc::clone(&lineage.threads),
+            };
+            let started = with_lineage(child, || {
+                step.start(&req.argv, &req.env, &req.cwd, stdio.clone())
+            });
+            let status = match started {
                 Ok(s) => s,
                 Err(e) => {
-                    let name = req.argv.first().map(String::as_str).unwrap_or_default();
                     let (msg, s) = match e.kind() {
                         io::ErrorKind::NotFound => (format!("{name}: not found"), 127),
                         _ => (format!("{name}: {e}"), 126),

@@ -3,7 +3,7 @@
 //! opened, the step's log) are bridged by a pipe and a pump thread.
 
 use crate::invocation::{Output as RunOutput, Stdin as RunStdin};
-use crate::shell::{Input, Output};
+use crate::shell::{current_lineage, too_many_threads, Input, Output};
 use std::fs::File;
 use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::thread::JoinHandle;
@@ -42,6 +42,15 @@ fn writer_file(p: PipeWriter) -> File {
     File::from(std::os::windows::io::OwnedHandle::from(p))
 }
 
+/// One pump thread out of the step's thread budget (see the shell's
+/// nesting limits): each program started by a program may need its own.
+fn pump_thread() -> io::Result<impl Send> {
+    current_lineage()
+        .threads
+        .take(1)
+        .ok_or_else(|| io::Error::other(too_many_threads()))
+}
+
 /// The guest's stdin for the shell's `input`. An in-process stream is fed
 /// through a pipe by a thread that stops when the guest closes its end.
 pub(crate) fn stdin(input: &Input) -> io::Result<RunStdin> {
@@ -49,11 +58,13 @@ pub(crate) fn stdin(input: &Input) -> io::Result<RunStdin> {
         Input::Null => Ok(RunStdin::Empty),
         Input::Pipe(p) => Ok(RunStdin::File(reader_file(p.try_clone()?))),
         Input::Stream(_) => {
+            let ticket = pump_thread()?;
             let (r, mut w) = io::pipe()?;
             let source = input.clone();
             std::thread::Builder::new()
                 .name("kiln-stdin".into())
                 .spawn(move || {
+                    let _ticket = ticket;
                     let mut buf = [0u8; 64 * 1024];
                     loop {
                         match source.read(&mut buf) {
@@ -80,11 +91,13 @@ pub(crate) fn output(out: &Output) -> io::Result<(RunOutput, Pump)> {
         Output::Null => Ok((RunOutput::Discard, Pump::none())),
         Output::Pipe(p) => Ok((RunOutput::File(writer_file(p.try_clone()?)), Pump::none())),
         Output::Stream(_) => {
+            let ticket = pump_thread()?;
             let (mut r, w) = io::pipe()?;
             let sink = out.clone();
             let handle = std::thread::Builder::new()
                 .name("kiln-stdout".into())
                 .spawn(move || {
+                    let _ticket = ticket;
                     let mut buf = [0u8; 64 * 1024];
                     loop {
                         match r.read(&mut buf) {

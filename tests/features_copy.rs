@@ -119,6 +119,56 @@ fn parents_keeps_source_paths() {
     assert!(!files.contains_key("dst/a/c/skip.md"));
 }
 
+/// The Dockerfile reference's `**` example for `--parents` (any number of
+/// directories, none included), with a `/./` pivot and a matched
+/// directory; without `--parents`, `**` is Go's `filepath.Match` (BuildKit's
+/// fsutil): one component, as `*`.
+#[test]
+fn parents_double_star_spans_directories() {
+    let fx = Fixture::new();
+    fx.write(&[
+        ("src/a.txt", "a\n"),
+        ("src/x/b.txt", "b\n"),
+        ("src/x/y/c.txt", "c\n"),
+        ("src/x/y/skip.md", "no\n"),
+        ("other/d.txt", "d\n"),
+    ]);
+    let img = fx.build(
+        "FROM scratch\n\
+         COPY --parents ./src/**/*.txt /parents/\n\
+         COPY --parents ./src/./**/*.txt /pivot/\n\
+         COPY --parents src/**/y /dirs/\n\
+         COPY src/**/*.txt /flat/\n",
+        &[],
+    );
+    let files = img.files();
+    let under = |prefix: &str| -> Vec<&str> {
+        files
+            .iter()
+            .filter(|(p, e)| p.starts_with(prefix) && !e.is_dir())
+            .map(|(p, _)| p.as_str())
+            .collect()
+    };
+    assert_eq!(
+        under("parents/"),
+        [
+            "parents/src/a.txt",
+            "parents/src/x/b.txt",
+            "parents/src/x/y/c.txt"
+        ]
+    );
+    assert_eq!(img.file("parents/src/x/y/c.txt").text(), "c\n");
+    assert_eq!(
+        under("pivot/"),
+        ["pivot/a.txt", "pivot/x/b.txt", "pivot/x/y/c.txt"]
+    );
+    assert_eq!(
+        under("dirs/"),
+        ["dirs/src/x/y/c.txt", "dirs/src/x/y/skip.md"]
+    );
+    assert_eq!(under("flat/"), ["flat/b.txt"]);
+}
+
 #[test]
 fn exclude_skips_matches() {
     let fx = Fixture::new();

@@ -75,6 +75,8 @@ pub enum CopyError {
     Pattern(#[from] BadPattern),
     #[error("invalid --exclude pattern: {0}")]
     Exclude(IgnoreError),
+    #[error("invalid --parents source pattern: {0}")]
+    ParentsPattern(IgnoreError),
     #[error("reading {path}: {source}")]
     Io { path: String, source: io::Error },
 }
@@ -178,9 +180,24 @@ fn expand_source(
         ),
         _ => (ImagePath::root(), src.to_string()),
     };
+    let excluded = |p: &ImagePath| exclude.is_some_and(|m| m.matches_or_parent_matches(p.as_str()));
+    if parents && full.contains("**") {
+        let below_pivot = match src.find("/./") {
+            Some(i) => &src[i + 3..],
+            None => src,
+        };
+        let mut matched = Vec::new();
+        match_below(tree, &pivot, below_pivot, &mut matched)?;
+        for named in matched.into_iter().filter(|p| !excluded(p)) {
+            out.push(Source {
+                named,
+                pivot: pivot.clone(),
+            });
+        }
+        return Ok(());
+    }
     let path = ImagePath::resolve(&ImagePath::root(), &full);
     let comps: Vec<&str> = path.components().collect();
-    let excluded = |p: &ImagePath| exclude.is_some_and(|m| m.matches_or_parent_matches(p.as_str()));
     let Some(first_glob) = comps.iter().position(|c| glob::has_wildcards(c)) else {
         if follow(tree, &path)?.is_none() {
             return Err(CopyError::NotFound(src.to_string()));
@@ -228,6 +245,47 @@ fn expand_source(
             });
         }
     }
+    Ok(())
+}
+
+/// `COPY --parents` sources with `**`: BuildKit hands the part after the
+/// pivot to fsutil as an include pattern (moby/patternmatcher syntax, where
+/// `**` spans any number of directories, none included) and copies what it
+/// selects below the pivot. Adds the topmost matching paths below `pivot`,
+/// in walk order; a matched directory is copied whole. Like
+/// `filepath.Walk`, only real directories are descended.
+fn match_below(
+    tree: &dyn SourceTree,
+    pivot: &ImagePath,
+    pattern: &str,
+    out: &mut Vec<ImagePath>,
+) -> Result<(), CopyError> {
+    let pattern = pattern.trim_start_matches('/');
+    let matcher = PatternMatcher::new(&[pattern]).map_err(CopyError::ParentsPattern)?;
+    match follow(tree, pivot)? {
+        Some(e) if matches!(e.kind, EntryKind::Dir) => {}
+        _ => return Ok(()),
+    }
+    let mut todo = vec![ImagePath::root()];
+    while let Some(rel) = todo.pop() {
+        let dir = rel.components().fold(pivot.clone(), |p, c| p.join(c));
+        let mut names = tree.read_dir(&dir).map_err(io_err(&dir))?;
+        names.sort();
+        // Reversed onto the stack, so children come off in name order.
+        for name in names.into_iter().rev() {
+            let rel = rel.join(&name);
+            let path = dir.join(&name);
+            if matcher.matches_or_parent_matches(rel.as_str()) {
+                out.push(path);
+            } else if matches!(
+                tree.lstat(&path).map_err(io_err(&path))?.map(|e| e.kind),
+                Some(EntryKind::Dir)
+            ) {
+                todo.push(rel);
+            }
+        }
+    }
+    out.sort();
     Ok(())
 }
 

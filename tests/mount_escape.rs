@@ -140,19 +140,7 @@ impl Lab {
         }
         let mut cmd = match self.who {
             As::Root => Command::new(kiln_bin()),
-            As::Nobody => {
-                let mut c = Command::new("setpriv");
-                c.args([
-                    &format!("--reuid={NOBODY}"),
-                    &format!("--regid={NOBODY}"),
-                    "--clear-groups",
-                    "--inh-caps=-all",
-                    "--bounding-set=-all",
-                    "--no-new-privs",
-                ])
-                .arg(kiln_bin());
-                c
-            }
+            As::Nobody => kiln_as_user(NOBODY),
         };
         let output = cmd
             .env("KILN_CACHE_DIR", cache)

@@ -67,17 +67,7 @@ fn unprivileged_build_equals_roots() {
             Some(uid) => {
                 std::os::unix::fs::chown(cache, Some(65534), Some(65534)).unwrap();
                 std::os::unix::fs::chown(out.parent().unwrap(), Some(65534), Some(65534)).unwrap();
-                let mut c = Command::new("setpriv");
-                c.args([
-                    &format!("--reuid={uid}"),
-                    &format!("--regid={uid}"),
-                    "--clear-groups",
-                    "--inh-caps=-all",
-                    "--bounding-set=-all",
-                    "--no-new-privs",
-                ])
-                .arg(kiln_bin());
-                c
+                kiln_as_user(uid.parse().unwrap())
             }
         };
         let output = cmd

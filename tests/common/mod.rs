@@ -40,6 +40,22 @@ pub fn kiln_cmd(cache: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// `kiln` run by user and group `uid` through `setpriv`: no capabilities,
+/// no supplementary groups, no way to gain privileges.
+pub fn kiln_as_user(uid: u32) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        &format!("--reuid={uid}"),
+        &format!("--regid={uid}"),
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+    ])
+    .arg(kiln_bin());
+    c
+}
+
 /// The compiled-module cache all tests share.
 pub fn shared_wasm_cache() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kiln-wasm-modules")

@@ -256,6 +256,14 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
             .split_once('=')
             .filter(|(n, _)| !n.is_empty())
             .with_context(|| format!("invalid --build-context {raw:?}: expected NAME=VALUE"))?;
+        // buildx parses NAME as an image name, which must be lower-case;
+        // stage names are lower-cased, so `AS Builder` matches `builder`.
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            bail!(
+                "invalid --build-context {raw:?}: context names must be lower-case, as in buildx ({}=... also replaces a stage written `AS {name}`)",
+                name.to_ascii_lowercase()
+            );
+        }
         let ctx = NamedContext::parse(value)
             .map_err(|e| anyhow::anyhow!("invalid --build-context {raw:?}: {e}"))?;
         named_contexts.insert(name.to_string(), ctx);

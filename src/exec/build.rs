@@ -322,9 +322,26 @@ fn build_platform(env: &BuildEnv<'_>, parsed: &instructions::Dockerfile) -> Resu
     if refs.is_empty() {
         bail!("{}: no FROM instruction: nothing to build", text.name);
     }
-    let graph = StageGraph::new(refs)?;
+    // A named context replaces the stage of the same name (BuildKit's
+    // rule): that stage, its base and what only it reads are not built.
+    let graph =
+        StageGraph::new(refs)?.with_named_contexts(opts.named_contexts.keys().map(String::as_str));
     let target = graph.target(opts.target.as_deref())?;
     let needed = graph.needed(target)?;
+    // Said once, not once per platform.
+    let first_platform = opts.platforms.first() == Some(&env.platform);
+    for i in graph
+        .provided(target)?
+        .into_iter()
+        .filter(|_| first_platform)
+    {
+        let key = graph.replaced_by(i).expect("provided stages are replaced");
+        let context = &opts.named_contexts[key];
+        progress.info(&format!(
+            "stage {:?} is not built: --build-context {key}={context} provides it",
+            graph.display_name(i)
+        ));
+    }
 
     let results: Vec<OnceLock<StageResult>> = (0..graph.len()).map(|_| OnceLock::new()).collect();
     super::schedule::run_dag(
@@ -340,7 +357,6 @@ fn build_platform(env: &BuildEnv<'_>, parsed: &instructions::Dockerfile) -> Resu
         },
     )?;
     // Warned once, not once per platform.
-    let first_platform = opts.platforms.first() == Some(&env.platform);
     for unused in globals
         .build_args
         .unused()
@@ -350,6 +366,16 @@ fn build_platform(env: &BuildEnv<'_>, parsed: &instructions::Dockerfile) -> Resu
         progress.warn(&format!(
             "build argument {unused:?} was not consumed by any ARG instruction"
         ));
+    }
+    // `--target` of a replaced stage: the named context is the image, as
+    // in BuildKit (a directory becomes an image whose root is the dir).
+    if let Some(key) = graph.replaced_by(target) {
+        let image = env.external.image(key, &env.platform)?;
+        let mut config = image.config;
+        config.architecture = env.platform.architecture.clone();
+        config.os = env.platform.os.clone();
+        config.variant = env.platform.variant.clone();
+        return Ok(StageResult::new(config, image.layers));
     }
     let mut results = results;
     results[target].take().context("target stage was not built")

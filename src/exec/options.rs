@@ -171,13 +171,26 @@ impl CacheExport {
 /// A `--build-context NAME=VALUE` source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NamedContext {
-    /// A local directory, usable with `COPY --from=NAME`.
+    /// A local directory: a file tree for `COPY --from=NAME` and
+    /// `RUN --mount=from=NAME`, and for `FROM NAME` an image with an empty
+    /// config whose root filesystem is the directory (as in BuildKit).
     Dir(PathBuf),
     /// `oci-layout://PATH[:TAG|@DIGEST]`, usable with `FROM NAME` and `COPY --from=NAME`.
     OciLayout(String),
     /// `docker-image://REF`: an image pulled from a registry, usable like
     /// `OciLayout`.
     DockerImage(String),
+}
+
+/// As given on the command line (the value part of NAME=VALUE).
+impl std::fmt::Display for NamedContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NamedContext::Dir(d) => write!(f, "{}", d.display()),
+            NamedContext::OciLayout(r) => write!(f, "oci-layout://{r}"),
+            NamedContext::DockerImage(r) => write!(f, "docker-image://{r}"),
+        }
+    }
 }
 
 impl NamedContext {

@@ -1,6 +1,7 @@
 //! Images that do not come from this Dockerfile: named build contexts
 //! (`--build-context NAME=oci-layout://...`, `docker-image://...` or a
-//! directory) and images pulled from registries (`FROM alpine`).
+//! directory, also where they replace a stage named NAME) and images
+//! pulled from registries (`FROM alpine`).
 
 use super::options::{BuildOptions, NamedContext};
 use crate::digest::Digest;
@@ -111,10 +112,7 @@ impl<'a> ExternalImages<'a> {
             Some(NamedContext::DockerImage(r)) => self
                 .pull(r, platform)
                 .with_context(|| format!("build context {name}=docker-image://{r}"))?,
-            Some(NamedContext::Dir(d)) => bail!(
-                "build context {name:?} is a directory ({}); it can be used with COPY --from, not as a base image",
-                d.display()
-            ),
+            Some(NamedContext::Dir(d)) => self.read_dir(name, d, platform)?,
             None => self.pull(name, platform)?,
         };
         *slot = Some(image.clone());
@@ -160,6 +158,59 @@ impl<'a> ExternalImages<'a> {
                 })
                 .collect(),
         })
+    }
+
+    /// A directory as an image (`FROM NAME`, or `--target` of a stage it
+    /// replaces). BuildKit gives a local context used as a base the empty
+    /// image config (no ENV, no WORKDIR) and the directory as its root
+    /// filesystem; here that is one layer holding what `COPY . /` of the
+    /// directory would, with the history line BuildKit's exporter writes.
+    fn read_dir(&self, name: &str, dir: &Path, platform: &Platform) -> Result<BaseImage> {
+        use super::copy::{CopyOptions, DestKind};
+        use crate::snapshot::ImagePath;
+        let sde = self.opts.source_date_epoch;
+        let tree = crate::context::Context::open(dir, None)
+            .with_context(|| format!("opening build context {name}={}", dir.display()))?;
+        let options = CopyOptions {
+            source_date_epoch: Some(sde),
+            ..CopyOptions::default()
+        };
+        let nothing = |_: &ImagePath| Ok(DestKind::Absent);
+        let mut entries = super::copy::plan_copy(
+            &tree,
+            &[".".to_string()],
+            "/",
+            &ImagePath::root(),
+            &options,
+            &nothing,
+        )
+        .with_context(|| format!("reading build context {name}={}", dir.display()))?;
+        let mut image = BaseImage::scratch(platform);
+        if entries.is_empty() {
+            return Ok(image);
+        }
+        for e in &mut entries {
+            e.meta.mtime = e.meta.mtime.min(sde);
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        let layer = crate::oci::layer::write_layer(
+            self.store,
+            entries,
+            &crate::oci::layer::LayerOptions {
+                source_date_epoch: sde,
+            },
+        )
+        .with_context(|| format!("writing build context {name}={} as a layer", dir.display()))?;
+        image.config.rootfs.diff_ids.push(layer.diff_id.clone());
+        image.config.history.push(crate::oci::config::History {
+            created: Some(super::metadata::timestamp(sde)),
+            created_by: Some(format!("[context {name}] load from client")),
+            author: None,
+            comment: Some("buildkit.exporter.image.v0".into()),
+            empty_layer: false,
+        });
+        image.layers.push(LayerRef::from_kiln_layer(&layer));
+        Ok(image)
     }
 
     fn read_layout(&self, name: &str, layout_ref: &str, platform: &Platform) -> Result<BaseImage> {

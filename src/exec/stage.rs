@@ -26,6 +26,15 @@ pub struct StageResult {
 }
 
 impl StageResult {
+    /// A result no stage built (a named context that replaces the target).
+    pub fn new(config: ImageConfig, layers: Vec<LayerRef>) -> StageResult {
+        StageResult {
+            config,
+            layers,
+            tree: OnceLock::new(),
+        }
+    }
+
     pub fn tree(&self, env: &BuildEnv<'_>) -> Result<&Rootfs> {
         if let Some(tree) = self.tree.get() {
             return Ok(tree);

@@ -3,6 +3,11 @@
 //! A stage depends on an earlier stage when it starts FROM it or copies
 //! from it (`COPY --from=name|index`, `RUN --mount=from=`). Only the stages
 //! the target needs are built, so a broken unused stage never fails a build.
+//!
+//! A `--build-context NAME=...` whose NAME is a stage's name replaces that
+//! stage (BuildKit's rule): every FROM and `--from` naming it reads the
+//! named context instead, and the stage itself, its base image and the
+//! stages only it reads from are never built.
 
 use std::collections::BTreeSet;
 
@@ -42,6 +47,8 @@ pub enum PlanError {
 
 pub struct StageGraph {
     stages: Vec<StageRefs>,
+    /// Per stage: the named context that replaces it, if one does.
+    replaced: Vec<Option<String>>,
 }
 
 impl StageGraph {
@@ -62,7 +69,38 @@ impl StageGraph {
                 }
             }
         }
-        Ok(StageGraph { stages })
+        let replaced = vec![None; stages.len()];
+        Ok(StageGraph { stages, replaced })
+    }
+
+    /// Marks every stage whose name is one of the named contexts `names`
+    /// (the `--build-context` keys) as replaced by it. Stage names are
+    /// lower-case, and so are context keys (buildx refuses others), so the
+    /// match is exact; like BuildKit, `scratch` and `context` never name a
+    /// context.
+    pub fn with_named_contexts<'n>(mut self, names: impl IntoIterator<Item = &'n str>) -> Self {
+        let names: BTreeSet<&str> = names.into_iter().collect();
+        for (stage, replaced) in self.stages.iter().zip(&mut self.replaced) {
+            *replaced = stage
+                .name
+                .as_deref()
+                .filter(|n| !matches!(*n, "scratch" | "context") && names.contains(n))
+                .map(str::to_string);
+        }
+        self
+    }
+
+    /// The named context that replaces stage `i`, if one does.
+    pub fn replaced_by(&self, i: usize) -> Option<&str> {
+        self.replaced.get(i)?.as_deref()
+    }
+
+    /// The stage's name, or `stage-N` as progress shows it.
+    pub fn display_name(&self, i: usize) -> String {
+        self.stages[i]
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{i}"))
     }
 
     pub fn len(&self) -> usize {
@@ -76,10 +114,22 @@ impl StageGraph {
     /// Resolves a FROM or `--from` reference as seen from stage `from_stage`
     /// (names and indexes of earlier stages only; BuildKit resolves names
     /// case-insensitively).
+    ///
+    /// A reference to a stage replaced by a named context is that context
+    /// (`External(key)`), from any stage: BuildKit resolves a replaced
+    /// stage's name even ahead of its definition, since it is not built.
     pub fn resolve(&self, reference: &str, from_stage: usize) -> Source {
         let lower = reference.to_ascii_lowercase();
         if lower == "scratch" {
             return Source::Scratch;
+        }
+        if let Some(key) = self
+            .stages
+            .iter()
+            .zip(&self.replaced)
+            .find_map(|(s, r)| r.as_ref().filter(|_| s.name.as_deref() == Some(&lower)))
+        {
+            return Source::External(key.clone());
         }
         if let Some(i) = self.stages[..from_stage]
             .iter()
@@ -88,6 +138,9 @@ impl StageGraph {
             return Source::Stage(i);
         }
         if let Ok(i) = reference.parse::<usize>() {
+            if let Some(key) = self.replaced_by(i) {
+                return Source::External(key.to_string());
+            }
             if i < from_stage {
                 return Source::Stage(i);
             }
@@ -115,9 +168,13 @@ impl StageGraph {
 
     /// Stages `target` needs (itself included), in build order: ascending
     /// index, which is a topological order since references only go back.
+    /// Empty when a named context replaces the target: nothing is built.
     pub fn needed(&self, target: usize) -> Result<Vec<usize>, PlanError> {
         let mut needed = BTreeSet::new();
         let mut todo = vec![target];
+        if self.replaced_by(target).is_some() {
+            todo.clear();
+        }
         while let Some(i) = todo.pop() {
             if !needed.insert(i) {
                 continue;
@@ -138,6 +195,9 @@ impl StageGraph {
     /// whose layers the exported image contains.
     pub fn base_chain(&self, target: usize) -> Vec<usize> {
         let mut chain = vec![target];
+        if self.replaced_by(target).is_some() {
+            return chain;
+        }
         let mut i = target;
         while let Source::Stage(base) = self.resolve(&self.stages[i].base, i) {
             chain.push(base);
@@ -160,11 +220,44 @@ impl StageGraph {
         deps.into_iter().collect()
     }
 
+    /// The stages replaced by named contexts that building `target` reads
+    /// (the target itself when it is replaced), each once, ascending.
+    pub fn provided(&self, target: usize) -> Result<Vec<usize>, PlanError> {
+        if self.replaced_by(target).is_some() {
+            return Ok(vec![target]);
+        }
+        let mut provided = BTreeSet::new();
+        for i in self.needed(target)? {
+            let s = &self.stages[i];
+            for r in std::iter::once(&s.base).chain(&s.copies_from) {
+                if let Some(j) = self.replaced_stage(r) {
+                    provided.insert(j);
+                }
+            }
+        }
+        Ok(provided.into_iter().collect())
+    }
+
+    /// The replaced stage `reference` names (by name or index), if any.
+    fn replaced_stage(&self, reference: &str) -> Option<usize> {
+        let lower = reference.to_ascii_lowercase();
+        if lower == "scratch" {
+            return None;
+        }
+        let i = self
+            .stages
+            .iter()
+            .position(|s| s.name.as_deref() == Some(&lower))
+            .or_else(|| reference.parse::<usize>().ok())?;
+        self.replaced_by(i).map(|_| i)
+    }
+
     fn is_later_stage(&self, reference: &str, from_stage: usize) -> bool {
         let lower = reference.to_ascii_lowercase();
         self.stages[from_stage..]
             .iter()
-            .any(|s| s.name.as_deref() == Some(&lower))
+            .zip(&self.replaced[from_stage..])
+            .any(|(s, r)| r.is_none() && s.name.as_deref() == Some(&lower))
     }
 }
 
@@ -221,6 +314,95 @@ mod tests {
         assert_eq!(g.resolve("0", 1), Source::Stage(0));
         assert_eq!(g.resolve("1", 1), Source::External("1".into()));
         assert_eq!(g.resolve("busybox", 1), Source::External("busybox".into()));
+        assert_eq!(g.resolve("scratch", 1), Source::Scratch);
+    }
+
+    /// The CI-compiles-natively case: `builder` comes from a named context.
+    fn go_build() -> Vec<StageRefs> {
+        vec![
+            stage(Some("tools"), "alpine", &[]),
+            stage(Some("Builder"), "golang:1.22", &["tools"]),
+            stage(None, "scratch", &["builder"]),
+            stage(Some("run"), "BUILDER", &[]),
+            stage(Some("mounts"), "scratch", &["1"]),
+        ]
+    }
+
+    #[test]
+    fn a_named_context_replaces_the_stage_of_that_name() {
+        let g = StageGraph::new(go_build())
+            .unwrap()
+            .with_named_contexts(["builder", "unrelated"]);
+        assert_eq!(g.replaced_by(1), Some("builder"));
+        assert_eq!(g.replaced_by(0), None);
+        // By name in any case, and by index, in FROM and --from alike.
+        for reference in ["builder", "Builder", "BUILDER", "1"] {
+            assert_eq!(
+                g.resolve(reference, 2),
+                Source::External("builder".into()),
+                "{reference}"
+            );
+        }
+        // Neither the stage, nor its base, nor the stage only it reads
+        // from is built; nothing depends on it.
+        assert_eq!(g.needed(2).unwrap(), vec![2]);
+        assert_eq!(g.needed(3).unwrap(), vec![3]);
+        assert_eq!(g.needed(4).unwrap(), vec![4]);
+        assert!(g.deps(2).is_empty() && g.deps(3).is_empty());
+        assert_eq!(g.base_chain(3), vec![3]);
+        // What the build says is provided.
+        assert_eq!(g.provided(2).unwrap(), vec![1]);
+        assert_eq!(g.provided(4).unwrap(), vec![1]);
+        assert_eq!(g.provided(0).unwrap(), Vec::<usize>::new());
+        assert_eq!(g.display_name(1), "builder");
+        // --target of the replaced stage builds nothing: the context is
+        // the image (BuildKit exports the named context).
+        let t = g.target(Some("builder")).unwrap();
+        assert_eq!(t, 1);
+        assert!(g.needed(t).unwrap().is_empty());
+        assert_eq!(g.provided(t).unwrap(), vec![1]);
+        assert_eq!(g.base_chain(t), vec![1]);
+    }
+
+    #[test]
+    fn without_a_matching_context_the_stage_is_built() {
+        // Context keys are matched exactly against the lower-cased stage
+        // names (buildx refuses keys that are not lower-case).
+        let g = StageGraph::new(go_build())
+            .unwrap()
+            .with_named_contexts(["Builder", "golang", "tools2"]);
+        assert_eq!(g.replaced_by(1), None);
+        assert_eq!(g.resolve("builder", 2), Source::Stage(1));
+        assert_eq!(g.needed(2).unwrap(), vec![0, 1, 2]);
+        assert!(g.provided(2).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_replaced_stage_may_be_named_before_its_definition() {
+        // BuildKit resolves a replaced stage anywhere (it is not built);
+        // a later stage that is built is still a forward reference.
+        let g = StageGraph::new(vec![
+            stage(None, "scratch", &["later"]),
+            stage(Some("later"), "golang", &[]),
+        ])
+        .unwrap();
+        assert!(matches!(g.needed(0), Err(PlanError::ForwardReference(..))));
+        let g = g.with_named_contexts(["later"]);
+        assert_eq!(g.resolve("later", 0), Source::External("later".into()));
+        assert_eq!(g.needed(0).unwrap(), vec![0]);
+        assert_eq!(g.provided(0).unwrap(), vec![1]);
+    }
+
+    #[test]
+    fn scratch_and_context_are_never_replaced() {
+        let g = StageGraph::new(vec![
+            stage(Some("context"), "alpine", &[]),
+            stage(None, "scratch", &["context"]),
+        ])
+        .unwrap()
+        .with_named_contexts(["context", "scratch"]);
+        assert_eq!(g.replaced_by(0), None);
+        assert_eq!(g.resolve("context", 1), Source::Stage(0));
         assert_eq!(g.resolve("scratch", 1), Source::Scratch);
     }
 

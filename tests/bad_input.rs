@@ -53,6 +53,48 @@ fn missing_copy_source_shows_the_line() {
     );
 }
 
+/// A missing source names where it was looked for: the context (and
+/// .dockerignore) only when it was the context, else the stage or the
+/// named context.
+#[test]
+fn missing_copy_sources_name_the_tree_they_were_missing_from() {
+    let ctx = ctx_with(&[
+        (
+            "Dockerfile",
+            "FROM scratch AS builder\nCOPY a.txt /a.txt\nFROM scratch\nCOPY --from=builder /nope /x\n",
+        ),
+        ("a.txt", "a\n"),
+    ]);
+    let err = build_err(ctx.path(), &[]);
+    assert!(
+        err.contains("\"/nope\": not found in stage \"builder\""),
+        "{err}"
+    );
+    assert!(!err.contains("dockerignore"), "{err}");
+
+    let tools = ctx.path().join("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY --from=tools /bin/x /x\n",
+    )
+    .unwrap();
+    let arg = format!("tools={}", tools.display());
+    let err = build_err(ctx.path(), &["--build-context", &arg]);
+    assert!(err.contains("not found in build context tools="), "{err}");
+
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY nope /x\n",
+    )
+    .unwrap();
+    let err = build_err(ctx.path(), &[]);
+    assert!(
+        err.contains("\"nope\": not found in the build context (or excluded by .dockerignore)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn ignored_files_are_not_copyable() {
     let ctx = ctx_with(&[

@@ -57,7 +57,8 @@ pub struct CopyOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("{0:?}: not found (missing from the build context or excluded by .dockerignore)")]
+    /// Which tree lacked it is the caller's to say ([`CopyError::in_source`]).
+    #[error("{0:?}: not found")]
     NotFound(String),
     #[error("no source files were specified: no files matched {0}")]
     NoSourceFiles(String),
@@ -79,6 +80,17 @@ pub enum CopyError {
     ParentsPattern(IgnoreError),
     #[error("reading {path}: {source}")]
     Io { path: String, source: io::Error },
+}
+
+impl CopyError {
+    /// The error, naming the tree `what` a missing source was looked for
+    /// in (the build context, a stage, a named context, an image).
+    pub fn in_source(self, what: &str) -> anyhow::Error {
+        match self {
+            CopyError::NotFound(path) => anyhow::anyhow!("{path:?}: not found in {what}"),
+            other => other.into(),
+        }
+    }
 }
 
 fn io_err(path: impl std::fmt::Display) -> impl FnOnce(io::Error) -> CopyError {

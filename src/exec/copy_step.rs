@@ -217,9 +217,10 @@ pub fn run(
         if !plain.is_empty() {
             let rootfs: &Rootfs = stage.rootfs()?;
             let dest_fs = RootfsDest(rootfs);
-            entries.extend(super::copy::plan_copy(
-                tree, &plain, dest, &workdir, &options, &dest_fs,
-            )?);
+            entries.extend(
+                super::copy::plan_copy(tree, &plain, dest, &workdir, &options, &dest_fs)
+                    .map_err(|e| e.in_source(&stage.describe_source(from.as_deref())))?,
+            );
         }
     }
     for (name, body) in heredocs {

@@ -708,6 +708,22 @@ impl<'a> StageExec<'a> {
     pub(super) fn resolve_source(&self, reference: &str) -> Source {
         self.graph.resolve(reference, self.index)
     }
+
+    /// What `--from=reference` (the build context when `None`) reads, as
+    /// "not found" messages name it.
+    pub(super) fn describe_source(&self, reference: Option<&str>) -> String {
+        let Some(reference) = reference else {
+            return "the build context (or excluded by .dockerignore)".into();
+        };
+        match self.resolve_source(reference) {
+            Source::Stage(i) => format!("stage {:?}", self.graph.display_name(i)),
+            Source::Scratch => "scratch".into(),
+            Source::External(name) => match self.env.external.directory(&name) {
+                Some(dir) => format!("build context {name}={}", dir.display()),
+                None => format!("image {name}"),
+            },
+        }
+    }
 }
 
 /// Layers with at least this many bytes of file content show progress.
@@ -735,7 +751,8 @@ pub(super) fn source_identity(
     let env = stage.env();
     let sde = env.opts.source_date_epoch;
     let tree_identity = |tree: &dyn crate::snapshot::SourceTree| -> Result<String> {
-        let roots = super::copy::matched_sources(tree, sources, parents)?;
+        let roots = super::copy::matched_sources(tree, sources, parents)
+            .map_err(|e| e.in_source(&stage.describe_source(from)))?;
         Ok(super::step_key::tree_digest(tree, &roots, sde)?.to_string())
     };
     let layers_identity = |kind: &str, layers: &[LayerRef]| {
@@ -774,7 +791,8 @@ pub(super) fn source_identity(
                 return Ok(format!("files {known}"));
             }
             let tree = r.tree(env)?;
-            let roots = super::copy::matched_sources(tree, sources, parents)?;
+            let roots = super::copy::matched_sources(tree, sources, parents)
+                .map_err(|e| e.in_source(&stage.describe_source(Some(from))))?;
             let digest = super::step_key::tree_digest(tree, &roots, sde)?;
             let _ = env.steps.remember_digest(&memo, &digest);
             env.registry_cache.note_digest(&memo, &digest);

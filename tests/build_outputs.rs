@@ -214,3 +214,34 @@ fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// `-q` as buildx: nothing but the image id (the manifest digest kiln
+/// prints everywhere) on stdout, nothing on stderr; with another progress
+/// mode it is an error.
+#[test]
+fn quiet_prints_only_the_image_id() {
+    let fx = common::image::Fixture::new();
+    fx.write(&[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "a\n")]);
+    let out = fx.fresh("out");
+    let dest = format!("type=oci,dest={},tar=false", out.display());
+    let ctx = fx.ctx();
+    let o = kiln(
+        &fx.cache(),
+        &["build", "-q", "--output", &dest, ctx.to_str().unwrap()],
+    );
+    let stdout = assert_ok(&o, "kiln build -q");
+    assert_eq!(stdout, common::image::Image::open(&out).top_digest());
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+
+    let o = kiln(
+        &fx.cache(),
+        &[
+            "build",
+            "--quiet",
+            "--progress=plain",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let err = assert_failed_cleanly(&o, "kiln build -q --progress=plain");
+    assert!(err.contains("--progress=plain and --quiet"), "{err}");
+}

@@ -1,7 +1,7 @@
 //! Turns parsed command lines into calls on the library.
 
 use super::{BuildArgs, CacheCommand, Cli, Command, DebugCommand, LoginArgs, PruneArgs, PushArgs};
-use crate::exec::options::{BuildOptions, NamedContext, OutputSpec};
+use crate::exec::options::{BuildOptions, NamedContext, OutputSpec, Progress};
 use crate::plan::platform::Platform;
 use anyhow::{bail, Context as _, Result};
 use std::collections::BTreeMap;
@@ -14,7 +14,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build(args) => {
             let opts = build_options(*args, cache_dir)?;
             let result = crate::exec::build(&opts)?;
-            use crate::exec::options::Progress;
             if !matches!(opts.progress, Progress::Quiet | Progress::Rawjson) {
                 eprintln!("manifest {}", result.manifest_digest);
             }
@@ -343,6 +342,15 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
             args.context.display()
         );
     }
+    // buildx: `-q` is `--progress=quiet`, and refuses any other mode.
+    let progress = match (args.quiet, args.progress) {
+        (false, p) => p,
+        (true, Progress::Auto | Progress::Quiet) => Progress::Quiet,
+        (true, p) => bail!(
+            "--progress={} and --quiet cannot be used together",
+            format!("{p:?}").to_lowercase()
+        ),
+    };
     Ok(BuildOptions {
         context_dir: args.context,
         dockerfile: args.file,
@@ -360,7 +368,7 @@ fn build_options(args: BuildArgs, cache_dir: PathBuf) -> Result<BuildOptions> {
         tags: args.tags,
         iidfile: args.iidfile,
         metadata_file: args.metadata_file,
-        progress: args.progress,
+        progress,
         jobs,
         secrets,
         step_timeout,

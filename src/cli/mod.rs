@@ -183,6 +183,9 @@ pub struct BuildArgs {
     /// Progress output
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: Progress,
+    /// Suppress the build output and print the image id on success (as buildx)
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Write the image's manifest digest to this file
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,

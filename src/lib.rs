@@ -10,6 +10,7 @@ pub mod cli;
 pub mod context;
 pub mod digest;
 pub mod dockerfile;
+pub mod error_text;
 pub mod exec;
 pub mod oci;
 pub mod plan;

@@ -142,6 +142,26 @@ fn registry_base_image_explains_the_alternative() {
     );
 }
 
+/// Each cause of a failed pull is said once (the registry client's request
+/// error shows its cause in its own text and as its source).
+#[test]
+fn an_unreachable_registry_says_each_cause_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ctx = ctx_with(&[("Dockerfile", &format!("FROM 127.0.0.1:{port}/app:1\n"))]);
+    let err = build_err(ctx.path(), &[]);
+    let final_line = err.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+    assert_eq!(
+        final_line.matches("error sending request").count(),
+        1,
+        "{err}"
+    );
+    assert!(final_line.contains("Connection refused"), "{err}");
+}
+
 #[test]
 fn bad_run_lines_fail_with_their_line_and_reason() {
     // A shell syntax error: nothing runs, the shell says where.

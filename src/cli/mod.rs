@@ -212,7 +212,7 @@ pub fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", crate::error_text::of(&err));
             ExitCode::FAILURE
         }
     }

@@ -17,8 +17,12 @@ impl fmt::Display for StepError {
         let first = self.text.lines().next().unwrap_or("");
         write!(
             f,
-            "{}:{}: {:#}\n  {:>4} | {}",
-            self.file, self.line, self.source, self.line, first
+            "{}:{}: {}\n  {:>4} | {}",
+            self.file,
+            self.line,
+            crate::error_text::of(&self.source),
+            self.line,
+            first
         )
     }
 }

@@ -209,7 +209,7 @@ fn push_images(
                 progress.info(&report.summary());
             }
             Err(e) => {
-                task.failed(&e.to_string());
+                task.failed(&crate::error_text::of_std(&e));
                 return Err(anyhow::Error::from(e).context(format!("pushing {name}")));
             }
         }

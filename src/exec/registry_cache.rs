@@ -54,7 +54,7 @@ impl RegistryCache {
                     progress.info(&format!("cache {} does not exist yet", from.reference));
                 }
                 Err(e) => {
-                    task.failed(&e.to_string());
+                    task.failed(&crate::error_text::of_std(&e));
                     progress.warn(&format!(
                         "cannot use --cache-from {}: {e:#}",
                         from.reference
@@ -94,8 +94,10 @@ impl RegistryCache {
                     .and_then(|d| Ok(cache.fetch(&d, store)?));
                 if let Err(e) = fetched {
                     progress.warn(&format!(
-                        "cache {}: cannot fetch layer {}: {e:#}",
-                        cache.reference, layer.digest
+                        "cache {}: cannot fetch layer {}: {}",
+                        cache.reference,
+                        layer.digest,
+                        crate::error_text::of(&e)
                     ));
                     continue;
                 }
@@ -194,7 +196,7 @@ impl RegistryCache {
                     ));
                 }
                 Err(e) => {
-                    task.failed(&format!("{e:#}"));
+                    task.failed(&crate::error_text::of(&e));
                     return Err(e.context(format!("exporting cache to {}", to.reference)));
                 }
             }

@@ -133,13 +133,13 @@ impl<'a> ExternalImages<'a> {
                 self.progress
                     .info(&format!("{r} for {platform} is {}", img.manifest_digest));
             }
-            Err(e) => task.failed(&e.to_string()),
+            Err(e) => task.failed(&crate::error_text::of_std(e)),
         }
         let img = pulled.map_err(|e| {
             if e.is_unreachable() {
-                let e = anyhow::Error::from(e);
+                let e = crate::error_text::of_std(&e);
                 anyhow::anyhow!(
-                    "pulling {r} for {platform}: {e:#}\n(without access to that registry, give the image as a named context: --build-context {reference}=oci-layout://PATH)"
+                    "pulling {r} for {platform}: {e}\n(without access to that registry, give the image as a named context: --build-context {reference}=oci-layout://PATH)"
                 )
             } else {
                 anyhow::Error::from(e).context(format!("pulling {r} for {platform}"))

@@ -157,7 +157,7 @@ impl<'a> StageExec<'a> {
         match self.start_stage(stage, &base_ref, earlier) {
             Ok(()) => from_step.done(),
             Err(e) => {
-                from_step.failed(&format!("{e:#}"));
+                from_step.failed(&crate::error_text::of(&e));
                 return Err(e);
             }
         }
@@ -171,7 +171,7 @@ impl<'a> StageExec<'a> {
             let step = self.step.take().expect("set above");
             match result {
                 Err(e) => {
-                    step.failed(&format!("{e:#}"));
+                    step.failed(&crate::error_text::of(&e));
                     return Err(at(ins.start_line, e));
                 }
                 Ok(()) if self.cached_steps > hits => step.cached(),

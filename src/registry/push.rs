@@ -464,7 +464,7 @@ fn classify(
         if r.is_connect() || r.is_timeout() {
             return PushError::Unreachable {
                 registry,
-                detail: format!("{what}: {}", error_chain(r)),
+                detail: format!("{what}: {}", crate::error_text::of_std(r)),
             };
         }
     }
@@ -525,21 +525,6 @@ fn classify(
             detail,
         },
     }
-}
-
-/// An error with its causes, for messages such as "connection refused"
-/// that reqwest keeps in its source chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out += &format!(": {msg}");
-        }
-        cur = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -124,6 +124,19 @@ const LINES: &[&str] = &[
     "tar czf a.tgz a.txt && tar xzf a.tgz -O",
     "tar czf a.tgz a.txt words.txt && tar xzf a.tgz -O words.txt",
     "mkdir o && tar cf t.tar a.txt dir && tar -C o -xf t.tar --to-stdout && ls o",
+    // Issue 13: xargs -s (command line size, each argument with its NUL).
+    "echo a b c d | xargs -s 12 echo",
+    "echo a b c d | xargs -s 5 echo; echo status=$?",
+    "echo a bbbbbbbbbb c | xargs -s 12 echo; echo status=$?",
+    "echo a b c d e f | xargs -n 3 -s 9 -x echo; echo status=$?",
+    "printf 'a b\\nc d\\n' | xargs -L 1 -s 8 echo; echo status=$?",
+    "echo a | xargs -s 0 echo; echo status=$?",
+    "echo abc | xargs -I{} -s 10 echo {}{}; echo status=$?",
+    // cp -a: symlinks copied as links (with their times), hard links kept.
+    "ln -s a.txt l && cp -a l l2; echo status=$?; readlink l2",
+    "ln -s inner.txt dir/l && touch -d @1000000 dir/inner.txt dir && cp -a dir d2; echo status=$?; readlink d2/l; stat -c %Y d2/inner.txt d2",
+    "ln a.txt h && cp -a a.txt h dir && stat -c %h dir/a.txt",
+    "chmod 600 a.txt && cp -an a.txt words.txt; ls -l words.txt | cut -c1-10",
 ];
 
 fn fixture(root: &Path) {

@@ -165,6 +165,22 @@ const CASES: &[(&str, &str, &[&str])] = &[
     ("BEGIN { while (i++ < 3) s = s i; print s; print i++ + ++i, i-- - --i }", "", &[]),
     ("{ $3 = toupper($3) } 1", INPUT, &[]),
     ("function max(a, b) { return a > b ? a : b }\n{ m = max(m, $2 + 0) }\nEND { print m }", INPUT, &[]),
+    // Issue 13: -F escapes are processed as in strings; -Ft is a literal t.
+    ("{ print NF, $2 }", "a!b!c\n", &["-F", "\\x21"]),
+    ("{ print NF, $1 }", "atb\tc\n", &["-Ft"]),
+    // Regex FS that can match the empty string (gawk's re_parse_field).
+    ("{ print NF, $1 }", "abc\n", &["-F", "x*"]),
+    ("{ printf \"%d\", NF; for (i = 1; i <= NF; i++) printf \" [%s]\", $i; print \"\" }", "abc\nbaab\naab\n\na1b22c\n", &["-F", "b*"]),
+    ("{ print NF, $1 }", "abc\n", &["-F", "^x*"]),
+    ("BEGIN { n = split(\"baab\", a, /a*/); print n, a[1], a[2]; n = split(\"a1b22c\", b, \"[0-9]*\"); print n, b[1], b[2], b[3] }", "", &[]),
+    ("BEGIN { RS = \"\"; FS = \":+\" } { print NF, $2 }", "a:b\nc:d\n", &[]),
+    // A backslash-newline inside a string is removed; \x escapes.
+    ("BEGIN { s = \"ab\\\ncd\"; print s, length(s) }", "", &[]),
+    ("BEGIN { print \"\\x41\\x42C\", \"\\x4a\", \"\\x414243\" }", "", &[]),
+    ("BEGIN { print (\"A\" ~ /\\x41/), (\"x41\" ~ /\\x41/) }", "", &[]),
+    // A field past NF is an empty string: compared as a string.
+    ("$2 != 0", "a\nb 0\nc 1\n", &[]),
+    ("{ print ($2 == 0), ($2 == \"\"), ($2 < 1), ($3 == $2), ($2 < -1) }", "a\n", &[]),
 ];
 
 #[test]

@@ -1,7 +1,9 @@
 //! cp: uutils' cp copies the bytes; then kiln's modes and owners are set,
 //! which uutils cannot on WASI: new files get the source's mode bits less
 //! the umask (022), as GNU cp gives them, and `-p`/`-a`/`--preserve` carry
-//! mode and owner over.
+//! mode and owner over. Preserved timestamps are set here too, with
+//! `utimensat` not following symlinks: uutils' filetime cannot set a
+//! symlink's times on WASI ("Wasm not implemented"), which `-a` needs.
 
 use super::common::{set_owner, Info, UMASK};
 use std::ffi::OsString;
@@ -15,6 +17,10 @@ struct Asked {
     deref: bool,
     mode: bool,
     ownership: bool,
+    timestamps: bool,
+    /// `-n`/`-u`: existing destinations may be left alone.
+    no_clobber: bool,
+    update: bool,
     target: Option<String>,
     no_target: bool,
     operands: Vec<String>,
@@ -47,31 +53,43 @@ fn rewrite(args: &[String]) -> (Vec<String>, Asked) {
             };
             match name {
                 "archive" => {
-                    a.recursive = true;
-                    a.no_deref = true;
-                    a.mode = true;
-                    a.ownership = true;
-                    out.extend(["-R".into(), "-P".into(), "--preserve=timestamps".into()]);
+                    archive(&mut a);
+                    out.extend(["-R".into(), "-P".into(), "--preserve=links".into()]);
                 }
-                "preserve" => {
+                "preserve" | "no-preserve" => {
+                    let on = name == "preserve";
                     let list = value.unwrap_or("mode,ownership,timestamps");
                     let mut keep = Vec::new();
                     for item in list.split(',') {
                         match item {
-                            "mode" => a.mode = true,
-                            "ownership" => a.ownership = true,
+                            "mode" => a.mode = on,
+                            "ownership" => a.ownership = on,
+                            "timestamps" => a.timestamps = on,
                             "all" => {
-                                a.mode = true;
-                                a.ownership = true;
-                                keep.push("timestamps");
+                                a.mode = on;
+                                a.ownership = on;
+                                a.timestamps = on;
+                                keep.push("links");
                             }
-                            "timestamps" | "links" => keep.push(item),
+                            "links" => keep.push(item),
                             _ => {}
                         }
                     }
                     if !keep.is_empty() {
-                        out.push(format!("--preserve={}", keep.join(",")));
+                        out.push(format!("--{name}={}", keep.join(",")));
                     }
+                }
+                "no-clobber" => {
+                    a.no_clobber = true;
+                    out.push(arg);
+                }
+                "update" => {
+                    if value == Some("none") {
+                        a.no_clobber = true;
+                    } else if value != Some("all") {
+                        a.update = true;
+                    }
+                    out.push(arg);
                 }
                 "recursive" => {
                     a.recursive = true;
@@ -113,17 +131,22 @@ fn rewrite(args: &[String]) -> (Vec<String>, Asked) {
             j += 1;
             match c {
                 'a' => {
-                    a.recursive = true;
-                    a.no_deref = true;
-                    a.mode = true;
-                    a.ownership = true;
+                    archive(&mut a);
                     kept.push_str("RP");
-                    out.push("--preserve=timestamps".into());
+                    out.push("--preserve=links".into());
                 }
                 'p' => {
                     a.mode = true;
                     a.ownership = true;
-                    out.push("--preserve=timestamps".into());
+                    a.timestamps = true;
+                }
+                'n' => {
+                    a.no_clobber = true;
+                    kept.push(c);
+                }
+                'u' => {
+                    a.update = true;
+                    kept.push(c);
                 }
                 'r' | 'R' => {
                     a.recursive = true;
@@ -168,9 +191,21 @@ fn rewrite(args: &[String]) -> (Vec<String>, Asked) {
     (out, a)
 }
 
-/// Source and destination of every entry the copy makes, with whether the
-/// destination existed before.
-fn pairs(a: &Asked) -> Vec<(String, String, bool)> {
+/// `-a`: `-dR --preserve=all`.
+fn archive(a: &mut Asked) {
+    a.recursive = true;
+    a.no_deref = true;
+    a.mode = true;
+    a.ownership = true;
+    a.timestamps = true;
+}
+
+/// One entry the copy makes: source, destination, whether the destination
+/// existed before, and whether cp leaves it alone (`-n`, `-u`).
+type Pair = (String, String, bool, bool);
+
+/// Source and destination of every entry the copy makes.
+fn pairs(a: &Asked) -> Vec<Pair> {
     let mut ops = a.operands.clone();
     let (sources, dest_dir, dest) = match &a.target {
         Some(t) => (ops, Some(t.clone()), None),
@@ -203,13 +238,18 @@ fn pairs(a: &Asked) -> Vec<(String, String, bool)> {
     out
 }
 
-fn add(src: &str, to: &str, a: &Asked, out: &mut Vec<(String, String, bool)>) {
-    let existed = std::fs::symlink_metadata(to).is_ok();
-    out.push((src.to_owned(), to.to_owned(), existed));
+fn add(src: &str, to: &str, a: &Asked, out: &mut Vec<Pair>) {
+    let dest = Info::of(to, false).ok();
+    let existed = dest.is_some();
     let follow = follows(a);
     let Ok(info) = Info::of(src, follow) else {
+        out.push((src.to_owned(), to.to_owned(), existed, false));
         return;
     };
+    let kept = dest
+        .as_ref()
+        .is_some_and(|d| !d.is_dir() && (a.no_clobber || (a.update && d.mtime >= info.mtime)));
+    out.push((src.to_owned(), to.to_owned(), existed, kept));
     if a.recursive && info.is_dir() {
         let mut names: Vec<String> = std::fs::read_dir(src)
             .map(|rd| {
@@ -237,6 +277,31 @@ fn follows(a: &Asked) -> bool {
     !a.recursive
 }
 
+/// Sets the access and modification times of `path`, not following a
+/// final symlink.
+fn set_times(path: &str, atime: (i64, i64), mtime: (i64, i64)) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(path)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let ts = |(sec, nsec): (i64, i64)| libc::timespec {
+        tv_sec: sec as libc::time_t,
+        tv_nsec: nsec as libc::c_long,
+    };
+    let times = [ts(atime), ts(mtime)];
+    // SAFETY: c is NUL-terminated and times holds two timespecs.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     let args: Vec<OsString> = args.collect();
     let Some(strs) = args
@@ -250,11 +315,23 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     let before = pairs(&asked);
     let status = uu_cp::uumain(uu_args.into_iter().map(OsString::from));
     let mut failed = false;
-    for (src, to, existed) in &before {
+    for (src, to, existed, kept) in &before {
+        if *kept {
+            continue;
+        }
         let Ok(s) = Info::of(src, follows(&asked)) else {
             continue;
         };
         let Ok(d) = Info::of(to, false) else { continue };
+        if asked.timestamps {
+            if let Err(e) = set_times(to, s.atime, s.mtime) {
+                eprintln!(
+                    "cp: preserving times for '{to}': {}",
+                    super::common::why(&e)
+                );
+                failed = true;
+            }
+        }
         let link = d.is_symlink();
         let mode = if asked.mode {
             Some(s.owner.mode)

@@ -7,8 +7,13 @@ use super::grep::describe;
 use std::ffi::OsString;
 use std::io::{self, Read as _};
 
-/// Roughly GNU's default command-line size limit.
+/// GNU's default command-line size limit (bytes of the arguments, each
+/// with its terminating NUL).
 const MAX_CHARS: usize = 128 * 1024;
+/// Linux's ARG_MAX and the 2048 bytes of headroom POSIX asks xargs for:
+/// with the environment's size, the upper bound of `-s`.
+const ARG_MAX: usize = 2 * 1024 * 1024;
+const HEADROOM: usize = 2048;
 
 /// Exit statuses, as GNU xargs.
 const SOME_FAILED: i32 = 123;
@@ -25,6 +30,10 @@ struct Options {
     trace: bool,
     eof: Option<String>,
     input_file: Option<String>,
+    /// `-s`: the size limit of a command line.
+    max_chars: usize,
+    /// `-x`: exit when a -n/-L command line would exceed the size limit.
+    exit_if_exceeded: bool,
     command: Vec<String>,
 }
 
@@ -38,6 +47,8 @@ Run COMMAND (default echo) with arguments read from standard input.
   -L MAX-LINES        at most MAX-LINES input lines per command line
   -I R                replace R in INITIAL-ARGS with each input line
   -r, --no-run-if-empty  do not run COMMAND if the input is empty
+  -s, --max-chars=N   at most N bytes per command line
+  -x, --exit          exit if a command line would exceed the size (-n, -L)
   -t, --verbose       print each command line on standard error first
   -a FILE             read items from FILE
 Exit status: 123 if a command failed, 124 if one exited 255, 127 if not found.
@@ -78,6 +89,11 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
 
 fn parse(args: Vec<String>) -> Result<Options, String> {
     let mut o = Options::default();
+    let env: usize = std::env::vars_os()
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .sum();
+    let posix_max = ARG_MAX.saturating_sub(env + HEADROOM).max(1);
+    o.max_chars = MAX_CHARS.min(posix_max);
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         if arg == "--" {
@@ -107,10 +123,11 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
                 "delimiter" => o.delimiter = Some(delimiter(&need()?)?),
                 "replace" => o.replace = Some(value.unwrap_or_else(|| "{}".into())),
                 "arg-file" => o.input_file = Some(need()?),
-                "max-procs" | "max-chars" => {
+                "max-chars" => o.max_chars = max_chars(&need()?, posix_max)?,
+                "max-procs" => {
                     need()?;
                 }
-                "exit" => {}
+                "exit" => o.exit_if_exceeded = true,
                 _ => return Err(format!("unrecognized option '--{name}'")),
             }
             continue;
@@ -134,7 +151,7 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
                 '0' => o.delimiter = Some(0),
                 'r' => o.no_run_if_empty = true,
                 't' => o.trace = true,
-                'x' => {}
+                'x' => o.exit_if_exceeded = true,
                 'n' => o.max_args = Some(count(&value(&mut k)?)?),
                 'L' => o.max_lines = Some(count(&value(&mut k)?)?),
                 'l' => {
@@ -153,7 +170,8 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
                     o.eof = (!rest.is_empty()).then_some(rest);
                 }
                 'a' => o.input_file = Some(value(&mut k)?),
-                'P' | 's' => {
+                's' => o.max_chars = max_chars(&value(&mut k)?, posix_max)?,
+                'P' => {
                     value(&mut k)?;
                 }
                 _ => return Err(format!("invalid option -- '{f}'")),
@@ -164,12 +182,35 @@ fn parse(args: Vec<String>) -> Result<Options, String> {
     if o.command.is_empty() {
         o.command.push("echo".into());
     }
+    if o.replace.is_some() || o.max_lines.is_some() {
+        // GNU: -I and -L imply -x.
+        o.exit_if_exceeded = true;
+    }
     if o.replace.is_some() {
         // -I: one input line per command.
         o.max_lines = Some(1);
         o.max_args = None;
     }
     Ok(o)
+}
+
+/// `-s`'s argument, as GNU checks it: at least 1, at most what the
+/// environment leaves of ARG_MAX (with a warning).
+fn max_chars(s: &str, posix_max: usize) -> Result<usize, String> {
+    let Ok(n) = s.trim().parse::<i64>() else {
+        return Err(format!(
+            "invalid number \"{s}\" for -s option\nTry 'xargs --help' for more information."
+        ));
+    };
+    if n < 1 {
+        return Err(format!("value {s} for -s option should be >= 1"));
+    }
+    let n = n as usize;
+    if n > posix_max {
+        eprintln!("xargs: value {n} for -s option should be <= {posix_max}");
+        return Ok(posix_max);
+    }
+    Ok(n)
 }
 
 fn count(s: &str) -> Result<usize, String> {
@@ -294,13 +335,18 @@ fn split(input: &[u8], o: &Options) -> Result<Vec<Item>, String> {
 }
 
 fn run(o: &Options, items: Vec<Item>) -> i32 {
+    // Bytes of the command and its initial arguments, each with its NUL.
+    let base_len: usize = o.command.iter().map(|a| a.len() + 1).sum();
+    if o.replace.is_none() && base_len > o.max_chars {
+        eprintln!("xargs: cannot fit single argument within argument list size limit");
+        return USAGE;
+    }
     if items.is_empty() {
         if o.no_run_if_empty || o.replace.is_some() {
             return 0;
         }
         return finish(invoke(o, o.command.clone()));
     }
-    let base_len: usize = o.command.iter().map(|a| a.len() + 1).sum();
     let mut status = 0;
     let mut batch: Vec<String> = Vec::new();
     let mut lines = 0;
@@ -312,7 +358,11 @@ fn run(o: &Options, items: Vec<Item>) -> i32 {
                 .command
                 .iter()
                 .map(|a| a.replace(r.as_str(), &item.text))
-                .collect();
+                .collect::<Vec<String>>();
+            if argv.iter().map(|a| a.len() + 1).sum::<usize>() > o.max_chars {
+                eprintln!("xargs: argument list too long");
+                return USAGE;
+            }
             match invoke(o, argv) {
                 Outcome::Ok => {}
                 Outcome::Failed => status = SOME_FAILED,
@@ -320,16 +370,40 @@ fn run(o: &Options, items: Vec<Item>) -> i32 {
             }
             continue;
         }
-        len += item.text.len() + 1;
+        let need = item.text.len() + 1;
+        if need > o.max_chars - base_len {
+            // As GNU: the line is run if it can be, then xargs gives up.
+            if !o.exit_if_exceeded && !batch.is_empty() {
+                let mut argv = o.command.clone();
+                argv.append(&mut batch);
+                if let Outcome::Stop(code) = invoke(o, argv) {
+                    return code;
+                }
+            }
+            eprintln!("xargs: argument line too long");
+            return USAGE;
+        }
+        if len + need > o.max_chars {
+            if o.exit_if_exceeded && (o.max_lines.is_some() || o.max_args.is_some()) {
+                eprintln!("xargs: argument list too long");
+                return USAGE;
+            }
+            let mut argv = o.command.clone();
+            argv.append(&mut batch);
+            len = base_len;
+            match invoke(o, argv) {
+                Outcome::Ok => {}
+                Outcome::Failed => status = SOME_FAILED,
+                stop => return finish(stop),
+            }
+        }
+        len += need;
         batch.push(item.text);
         if item.line_end {
             lines += 1;
         }
-        let full = o.max_args.is_some_and(|n| batch.len() >= n)
-            || o.max_lines.is_some_and(|n| lines >= n)
-            || iter
-                .peek()
-                .is_some_and(|next| len + next.text.len() + 1 > MAX_CHARS);
+        let full =
+            o.max_args.is_some_and(|n| batch.len() >= n) || o.max_lines.is_some_and(|n| lines >= n);
         if full || iter.peek().is_none() {
             let mut argv = o.command.clone();
             argv.append(&mut batch);

@@ -467,11 +467,13 @@ impl<'p> Interp<'p> {
         if fs == "\t" {
             pattern = "\t".into();
         }
-        if paragraph {
+        // gawk: with RS = "", a newline separates fields too when FS is
+        // one character, not when it is a regex.
+        if paragraph && fs.chars().count() == 1 {
             pattern = format!("(?:{pattern})|\n");
         }
         match self.regex(&pattern) {
-            Ok(re) => re.split(s).map(str::to_owned).collect(),
+            Ok(re) => re_fields(&re, s),
             Err(_) => vec![s.to_owned()],
         }
     }
@@ -482,7 +484,9 @@ impl<'p> Interp<'p> {
         }
         match self.fields.get(i - 1) {
             Some(f) => Value::StrNum(f.clone()),
-            None => Value::Uninit,
+            // A field past NF is the empty string, which compares as a
+            // string (gawk: `$2 != 0` is true on a one-field line).
+            None => Value::StrNum(String::new()),
         }
     }
 
@@ -1060,6 +1064,43 @@ impl<'p> Interp<'p> {
     }
 }
 
+/// Splits `s` at the matches of a regex FS as gawk's re_parse_field does:
+/// an empty match is no separator (the scan moves one character on), and
+/// `^` matches only at the very start of the record.
+pub(crate) fn re_fields(re: &Regex, s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.is_empty() {
+        return out;
+    }
+    let end = s.len();
+    let mut scan = 0;
+    let mut field = 0;
+    let mut done = false;
+    while scan < end {
+        let Some(m) = re.find_at(s, scan) else { break };
+        if m.start() == m.end() {
+            scan += s[scan..].chars().next().map_or(1, char::len_utf8);
+            if scan == end {
+                out.push(s[field..].to_owned());
+                done = true;
+                break;
+            }
+            continue;
+        }
+        out.push(s[field..m.start()].to_owned());
+        scan = m.end();
+        field = scan;
+        if scan == end {
+            out.push(String::new());
+        }
+    }
+    if !done && scan < end {
+        // As gawk: the rest from where the scan stopped.
+        out.push(s[scan..].to_owned());
+    }
+    out
+}
+
 fn bool_val(b: bool) -> Value {
     Value::Num(f64::from(u8::from(b)))
 }
@@ -1140,7 +1181,23 @@ pub fn translate_ere(src: &str) -> String {
                 continue;
             }
             '\\' => {
+                let hex = chars[i + 1..]
+                    .iter()
+                    .skip(1)
+                    .take(2)
+                    .take_while(|d| d.is_ascii_hexdigit())
+                    .count();
                 match chars.get(i + 1) {
+                    // `\x41`: at most two hex digits; as in gawk the
+                    // character keeps its regex meaning (`\x2e` is `.`).
+                    Some('x') if hex > 0 => {
+                        let digits: String = chars[i + 2..i + 2 + hex].iter().collect();
+                        let v = u32::from_str_radix(&digits, 16).unwrap_or(0);
+                        let ch = char::from_u32(v).unwrap_or('?');
+                        out.push(ch);
+                        i += 2 + hex;
+                        continue;
+                    }
                     Some(&n) if n.is_ascii_alphanumeric() && !"nrtfvbdDsSwWB".contains(n) => {
                         out.push(n)
                     }

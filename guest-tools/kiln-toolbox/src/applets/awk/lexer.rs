@@ -136,6 +136,11 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, LexError> {
                         i += 1;
                         break;
                     }
+                    // A backslash-newline continues the string (POSIX).
+                    Some('\\') if chars.get(i + 1) == Some(&'\n') => {
+                        i += 2;
+                        line += 1;
+                    }
                     Some('\\') => {
                         i += 1;
                         i += escape(&chars[i..], &mut s, false);
@@ -272,6 +277,21 @@ pub fn escape(rest: &[char], out: &mut String, _regex: bool) -> usize {
     if let Some(s) = simple {
         out.push(s);
         return 1;
+    }
+    if c == 'x' {
+        // gawk reads at most two hex digits; `\x` without one is `x`.
+        let mut v = 0u32;
+        let mut n = 0;
+        while n < 2 && rest.get(1 + n).is_some_and(|d| d.is_ascii_hexdigit()) {
+            v = v * 16 + rest[1 + n].to_digit(16).unwrap_or(0);
+            n += 1;
+        }
+        out.push(if n == 0 {
+            'x'
+        } else {
+            char::from_u32(v).unwrap_or('?')
+        });
+        return 1 + n;
     }
     if c.is_digit(8) {
         let mut v = 0u32;

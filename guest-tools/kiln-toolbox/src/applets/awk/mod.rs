@@ -47,13 +47,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         };
         match flag {
             "-F" => match value() {
-                Some(v) => {
-                    fs = Some(if v == "t" {
-                        "\t".into()
-                    } else {
-                        lexer::unescape(&v)
-                    })
-                }
+                // Escapes are processed as in a string ("\t", "\x21");
+                // gawk takes `-Ft` literally (only --traditional makes it a tab).
+                Some(v) => fs = Some(lexer::unescape(&v)),
                 None => return usage("option requires an argument -- F"),
             },
             "-v" => match value().as_deref().and_then(assignment) {

@@ -71,7 +71,7 @@ impl Interp<'_> {
                         if s.is_empty() {
                             Vec::new()
                         } else {
-                            re.split(&s).map(str::to_owned).collect()
+                            super::re_fields(&re, &s)
                         }
                     }
                     Some(e) => {

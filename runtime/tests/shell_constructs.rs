@@ -485,7 +485,10 @@ fn exported_env_reaches_children_through_the_host() {
     let mut sh = Shell::new(host.clone());
     sh.set_env([("PATH", "/usr/bin")]);
     sh.set_cwd("/app");
-    let status = sh.run_script("export E=1; L=local; T=temp prog a 'b c'; prog2");
+    // Prefix assignments expand left to right: c sees the new b (dash).
+    let status = sh.run_script(
+        "export E=1; L=local; T=temp prog a 'b c'; prog2; a=1; b=2; b=$a c=$b prog3 $b",
+    );
     assert_eq!(status, 0);
     let calls = host.0.lock().map(|v| v.clone()).unwrap_or_default();
     let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
@@ -507,8 +510,30 @@ fn exported_env_reaches_children_through_the_host() {
                 env(&[("E", "1"), ("PATH", "/usr/bin")]),
                 "/app".into()
             ),
+            (
+                vec!["prog3".into(), "2".into()],
+                env(&[("E", "1"), ("PATH", "/usr/bin"), ("b", "1"), ("c", "1")]),
+                "/app".into()
+            ),
         ]
     );
+}
+
+#[test]
+fn test_ef_compares_file_identity() {
+    let host = Arc::new(MemHost::new());
+    host.write_file("/work/f", b"x");
+    host.write_file("/work/h", b"x");
+    host.write_file("/work/g", b"x");
+    host.same_inode("/work/h", "/work/f");
+    host.add("/work/s", Node::Symlink("h".into()));
+    let r = run_with(
+        host,
+        "[ f -ef h ] && echo link; [ s -ef f ] && echo sym; \
+         [ f -ef g ] || echo other; [ f -ef nosuch ] || echo missing; test h -ef /work/f; echo $?",
+        "",
+    );
+    assert_eq!(r.stdout, "link\nsym\nother\nmissing\n0\n");
 }
 
 #[test]
@@ -601,4 +626,30 @@ fn parser_never_panics_on_random_input() {
         ")".repeat(3000)
     ))
     .is_ok());
+}
+
+#[test]
+fn readonly_is_enforced_loudly() {
+    let r = run("readonly x=1; x=2; echo no");
+    assert_eq!((r.status, r.stdout.as_str()), (2, ""));
+    assert_eq!(r.stderr, "sh: x: is read only\n");
+    let r = run("readonly x=1; unset x; echo no");
+    assert_eq!(
+        (r.status, r.stderr.as_str()),
+        (2, "sh: unset: x: is read only\n")
+    );
+    let r = run("readonly x=1; export x=2; echo no");
+    assert_eq!(
+        (r.status, r.stderr.as_str()),
+        (2, "sh: export: x: is read only\n")
+    );
+    // `read` fails (status 2) without ending the shell.
+    let r = run("readonly x=1; echo 5 | { read x; echo $? $x; }");
+    assert_eq!((r.status, r.stdout.as_str()), (0, "2 1\n"));
+    assert_eq!(r.stderr, "sh: read: x: is read only\n");
+    // Marking and listing.
+    assert_eq!(
+        out("x=1; readonly x; export x; readonly -p; x=1 true"),
+        "readonly x='1'\n"
+    );
 }

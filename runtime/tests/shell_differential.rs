@@ -166,7 +166,57 @@ const SCRIPTS: &[&str] = &[
     "x=\"line1\nline2\"; echo \"$x\" | wc -l; echo $x",
 ];
 
-fn run_dash(script: &str) -> (String, i32) {
+/// Issue 13 ("a RUN line means what it means, or fails loudly"): cases
+/// where kiln's shell silently differed from dash, and where bash --posix
+/// agrees with dash (compared with both).
+const POSIX_SEMANTICS: &[&str] = &[
+    // `return` in a `.` file ends the `.` only, with its status.
+    "cat > r.sh <<'EOF'\necho in; return 3; echo no\nEOF\n. ./r.sh; echo \"after $?\"; f() { . ./r.sh; echo \"f $?\"; return 4; }; f; echo $?",
+    "cat > r.sh <<'EOF'\nif true; then return; fi\necho no\nEOF\nfalse; . ./r.sh; echo \"after $?\"; for i in 1 2; do . ./r.sh; echo $i; done",
+    // The word of an unquoted ${x:+word} / ${x:-word} is field-split.
+    "x=1; set -- ${x:+-v -x}; echo $# \"$1\"; set -- ${u:-a b  c}; echo $# \"$3\"; set -- \"${x:+-v -x}\"; echo $#",
+    "x=1; IFS=:; set -- ${x:+a:b:c}; echo $#; set -- ${u-p:q}; echo $#; set -- ${x:+\"a:b\"}; echo $#",
+    "for w in ${UNSET:-one two three}; do echo \"<$w>\"; done",
+    // test -ef: the same file.
+    "echo x > f; [ f -ef ./f ] && echo same; [ f -ef g ] || echo nog; mkdir d; [ d/../f -ef f ] && echo same2; [ d -ef d/. ] && echo dot; [ f -ef d ]; echo $?",
+    // A subshell runs its own EXIT trap, not its parent's; exit in a trap.
+    "( trap 'echo bye' EXIT; echo in ); echo out; ( trap 'echo bye2' EXIT; exit 3 ); echo $?",
+    "x=$(trap 'echo bye' EXIT; echo in); echo \"[$x]\"; echo a | { trap 'echo pb' EXIT; cat; }",
+    "trap 'echo top; exit 5' EXIT; (echo sub); x=$(echo cs); echo main $x; exit 3",
+    // Prefix assignments expand left to right, later ones see earlier ones.
+    "a=1; b=2; f() { echo \"b=$b c=$c\"; }; b=$a c=$b f; echo $b ${c-unset}",
+    "a=1; b=2; b=$a c=$b printf '%s\\n' \"$b\"; b=$a c=$b eval 'echo $b $c'; echo $b; a=3; b=$a c=$b; echo $b $c",
+];
+
+/// Issue 13 cases where bash --posix differs from dash (readonly errors,
+/// `break` in a subshell): compared with dash only.
+const DASH_SEMANTICS: &[&str] = &[
+    // readonly is enforced: a fatal error (status 2) except for `read`.
+    "readonly x=1; x=2; echo no",
+    "readonly x=1; x=2 true; echo no",
+    "readonly x=1; export x=3; echo no",
+    "readonly x=1; unset x; echo no",
+    "readonly x=1; echo $((x=5)); echo no",
+    "readonly x=1; : ${x:=5}; echo $x; (x=2; echo no); echo \"sub $?\"; for x in 1 2; do echo $x; done; echo no",
+    "set -- -a -b; readonly x=1; getopts ab x; echo $? $x",
+    "readonly x=1; read x <<EOF\n5\nEOF\necho \"cont $? $x\"",
+    "readonly x=1 y=2; export E=3; readonly; readonly -p; export -p | head -c 0; x=1 echo late",
+    // `trap` lists the EXIT trap (dash's quoting, as `set` and `export -p`);
+    // `trap '' EXIT` is listed; `trap --`; a trap that does not parse fails.
+    "trap 'echo a' EXIT; trap; trap -- '' EXIT; trap; echo b",
+    "trap -- 'echo a' EXIT; echo b",
+    "trap \"echo \\\"it's\\\"\" EXIT; trap; v=\"a''b\"; readonly v; readonly -p; w=\"'\"; readonly w; readonly -p",
+    "trap \"echo it's\" EXIT; echo x",
+    // break/continue in a subshell end the subshell.
+    "for i in 1 2; do (echo x; break; echo y); echo $i $?; x=$(echo a; break; echo b); echo \"[$x]\"; done",
+    "for i in 1 2; do (continue; echo y); echo $i; done; i=0; while [ $i -lt 2 ]; do i=$((i+1)); ( [ $i = 1 ] && break; echo in $i ); done; echo done",
+    "for i in 1 2; do echo $i | (while read a; do break 2; done; echo in); echo out; done",
+    "for i in 1 2; do echo | break; echo $i; done; for i in 1 2; do echo $i | { while read a; do continue 2; done; echo in; }; done",
+];
+
+/// Runs `script` with `shell` (argv prefix) in an empty directory, with only
+/// the fixture's programs on PATH.
+fn run_sh(shell: &[&str], script: &str) -> (String, i32) {
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => return (format!("<tempdir failed: {e}>"), -1),
@@ -183,7 +233,7 @@ fn run_dash(script: &str) -> (String, i32) {
         .arg(format!("PATH={}", bin.display()))
         .arg("HOME=/root")
         .arg("LC_ALL=C")
-        .arg("/bin/sh")
+        .args(shell)
         .arg("-c")
         .arg(script)
         .current_dir(&work)
@@ -204,22 +254,54 @@ fn everyday_scripts_match_dash() {
         eprintln!("no /bin/sh: skipping");
         return;
     }
-    let mut mismatches = Vec::new();
-    for script in SCRIPTS {
-        let (want_out, want_status) = run_dash(script);
-        let got = fixture::run(script);
-        if got.stdout != want_out || got.status != want_status {
-            mismatches.push(format!(
-                "script: {script:?}\n  dash: status {want_status}, stdout {want_out:?}\n  kiln: status {}, stdout {:?}, stderr {:?}",
-                got.status, got.stdout, got.stderr
-            ));
-        }
-    }
+    let scripts: Vec<&str> = SCRIPTS
+        .iter()
+        .chain(POSIX_SEMANTICS)
+        .chain(DASH_SEMANTICS)
+        .copied()
+        .collect();
+    let mismatches = differences(&["/bin/sh"], &scripts);
     assert!(
         mismatches.is_empty(),
         "{} of {} scripts differ from dash:\n{}",
         mismatches.len(),
-        SCRIPTS.len(),
+        scripts.len(),
         mismatches.join("\n")
     );
+}
+
+#[test]
+fn posix_semantics_match_bash_posix() {
+    if !std::path::Path::new("/usr/bin/bash").exists() {
+        eprintln!("no /usr/bin/bash: skipping");
+        return;
+    }
+    let shell = ["/usr/bin/bash", "--posix"];
+    let mismatches = differences(&shell, POSIX_SEMANTICS);
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} scripts differ from bash --posix:\n{}",
+        mismatches.len(),
+        POSIX_SEMANTICS.len(),
+        mismatches.join("\n")
+    );
+}
+
+/// The scripts whose stdout or status under kiln differ from `shell`'s.
+fn differences(shell: &[&str], scripts: &[&str]) -> Vec<String> {
+    let mut mismatches = Vec::new();
+    for script in scripts {
+        let (want_out, want_status) = run_sh(shell, script);
+        let got = fixture::run(script);
+        if got.stdout != want_out || got.status != want_status {
+            mismatches.push(format!(
+                "script: {script:?}\n  {}: status {want_status}, stdout {want_out:?}\n  kiln: status {}, stdout {:?}, stderr {:?}",
+                shell.join(" "),
+                got.status,
+                got.stdout,
+                got.stderr
+            ));
+        }
+    }
+    mismatches
 }

@@ -33,6 +33,8 @@ type Prog = fn(&mut Ctx) -> i32;
 
 pub struct MemHost {
     pub fs: Fs,
+    /// Paths that are hard links of another (its file identity).
+    links: Mutex<BTreeMap<String, String>>,
     programs: BTreeMap<&'static str, Prog>,
 }
 
@@ -137,7 +139,16 @@ impl MemHost {
         }
         MemHost {
             fs: Arc::new(Mutex::new(fs)),
+            links: Mutex::new(BTreeMap::new()),
             programs,
+        }
+    }
+
+    /// Makes `path` count as a hard link of `target` for `test -ef` (the
+    /// contents stay separate: this fixture has no inodes).
+    pub fn same_inode(&self, path: &str, target: &str) {
+        if let Ok(mut links) = self.links.lock() {
+            links.insert(normalise(path), normalise(target));
         }
     }
 
@@ -229,6 +240,21 @@ impl Host for MemHost {
     fn symlink_metadata(&self, path: &str) -> Option<FileInfo> {
         let fs = self.fs.lock().ok()?;
         lookup(&fs, path, false).map(|(_, n)| info(&n))
+    }
+
+    /// The resolved path (or the path it is a "hard link" of) stands for
+    /// the inode.
+    fn file_id(&self, path: &str) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let fs = self.fs.lock().ok()?;
+        let (p, _) = lookup(&fs, path, true)?;
+        let p = match self.links.lock().ok()?.get(&p) {
+            Some(target) => target.clone(),
+            None => p,
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        p.hash(&mut h);
+        Some(h.finish())
     }
 
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {

@@ -121,6 +121,21 @@ fn shell_form_runs_toolbox_applets_with_pipes_and_redirections() {
     assert!(changes.created.contains("/first"), "{changes:?}");
 }
 
+/// `test -ef` in a real step compares the step filesystem's inode
+/// numbers: a hard link made by `ln` is the same file, a copy is not.
+#[test]
+fn test_ef_knows_hard_links_made_in_the_step() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a"), "a\n").unwrap();
+    let r = sh(
+        root.path(),
+        "ln /a /b; cp /a /c; ln -s /a /l; \
+         for p in /b /c /l; do if [ /a -ef $p ]; then echo $p same; else echo $p other; fi; done",
+    );
+    assert_eq!(r.status, 0, "stderr: {}", r.err);
+    assert_eq!(r.out, "/b same\n/c other\n/l same\n");
+}
+
 #[test]
 fn commands_start_in_the_shells_working_directory() {
     let root = tempfile::tempdir().unwrap();

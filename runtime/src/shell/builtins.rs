@@ -30,9 +30,31 @@ fn parse_status(s: &str) -> Option<i32> {
         .map(|n| (n & 0xff) as i32)
 }
 
-/// Shell-quotes a value for `export -p` / `set` output.
+/// Shell-quotes a value for `export -p`, `set` and `trap` output as dash
+/// does: runs of other characters in single quotes (the first always),
+/// runs of single quotes in double quotes (`it's` gives `'it'"'"'s'`).
 fn quote(v: &str) -> String {
-    format!("'{}'", v.replace('\'', "'\\''"))
+    let mut out = String::new();
+    let mut rest = v;
+    let mut first = true;
+    loop {
+        let n = rest.find('\'').unwrap_or(rest.len());
+        if n > 0 || first {
+            out.push('\'');
+            out.push_str(&rest[..n]);
+            out.push('\'');
+        }
+        first = false;
+        rest = &rest[n..];
+        let q = rest.len() - rest.trim_start_matches('\'').len();
+        if q == 0 {
+            return out;
+        }
+        out.push('"');
+        out.push_str(&rest[..q]);
+        out.push('"');
+        rest = &rest[q..];
+    }
 }
 
 impl Shell {
@@ -50,8 +72,8 @@ impl Shell {
                 1
             }),
             "cd" => Ok(self.builtin_cd(args)),
-            "export" | "readonly" => Ok(self.builtin_export(args, argv[0] == "export")),
-            "unset" => Ok(self.builtin_unset(args)),
+            "export" | "readonly" => self.builtin_export(args, argv[0] == "export"),
+            "unset" => self.builtin_unset(args),
             "set" => self.builtin_set(args),
             "shift" => self.builtin_shift(args),
             "exit" => self.builtin_jump(args, "exit"),
@@ -156,17 +178,19 @@ impl Shell {
         }
     }
 
-    fn builtin_export(&mut self, args: &[String], export: bool) -> i32 {
+    /// `export` and `readonly`. Changing a readonly variable is fatal
+    /// (status 2), as for every special builtin error in dash.
+    fn builtin_export(&mut self, args: &[String], export: bool) -> Flow {
+        let kw = if export { "export" } else { "readonly" };
         let names: Vec<&String> = args.iter().filter(|a| *a != "-p").collect();
         if names.is_empty() {
-            let kw = if export { "export" } else { "readonly" };
             let mut text = String::new();
             for (k, v) in &self.vars {
-                if v.exported || !export {
+                if if export { v.exported } else { v.readonly } {
                     text.push_str(&format!("{kw} {k}={}\n", quote(&v.value)));
                 }
             }
-            return (!self.out(text.as_bytes())) as i32;
+            return Ok((!self.out(text.as_bytes())) as i32);
         }
         let mut status = 0;
         for a in names {
@@ -175,25 +199,31 @@ impl Shell {
                 None => (a.as_str(), None),
             };
             if !is_name(name) {
-                self.err_msg(&format!("export: {name}: bad variable name"));
+                self.err_msg(&format!("{kw}: {name}: bad variable name"));
                 status = 2;
                 continue;
+            }
+            if value.is_some() && self.refuse_readonly(&format!("{kw}: "), name) {
+                return Err(Ctrl::Exit(2));
             }
             let entry = self.vars.entry(name.to_string()).or_insert(Var {
                 value: String::new(),
                 exported: false,
+                readonly: false,
             });
             if let Some(v) = value {
                 entry.value = v.to_string();
             }
             if export {
                 entry.exported = true;
+            } else {
+                entry.readonly = true;
             }
         }
-        status
+        Ok(status)
     }
 
-    fn builtin_unset(&mut self, args: &[String]) -> i32 {
+    fn builtin_unset(&mut self, args: &[String]) -> Flow {
         let mut functions = false;
         for a in args {
             match a.as_str() {
@@ -203,11 +233,14 @@ impl Shell {
                     self.funcs.remove(name);
                 }
                 name => {
+                    if self.refuse_readonly("unset: ", name) {
+                        return Err(Ctrl::Exit(2));
+                    }
                     self.vars.remove(name);
                 }
             }
         }
-        0
+        Ok(0)
     }
 
     fn builtin_set(&mut self, args: &[String]) -> Flow {
@@ -296,7 +329,7 @@ impl Shell {
                 }
             },
         };
-        if what == "exit" || self.locals.is_empty() {
+        if what == "exit" || (self.locals.is_empty() && self.sourcing == 0) {
             Err(Ctrl::Exit(status))
         } else {
             Err(Ctrl::Return(status))
@@ -385,6 +418,9 @@ impl Shell {
         for (k, name) in names.iter().enumerate() {
             let v = values.get(k).cloned().unwrap_or_default();
             if is_name(name) {
+                if self.refuse_readonly("read: ", name) {
+                    return 2;
+                }
                 self.assign(name, &v);
             } else {
                 self.err_msg(&format!("read: {name}: bad variable name"));
@@ -410,6 +446,9 @@ impl Shell {
             };
             if !is_name(name) {
                 self.err_msg(&format!("local: {name}: bad variable name"));
+                return 2;
+            }
+            if self.refuse_readonly("local: ", name) {
                 return 2;
             }
             let old = self.vars.get(name).cloned();
@@ -461,8 +500,12 @@ impl Shell {
         match text {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                match self.run_source_text(&text) {
-                    Err(Ctrl::Return(s)) if self.locals.is_empty() => Ok(s),
+                // `return` in the file ends the `.` command only.
+                self.sourcing += 1;
+                let r = self.run_source_text(&text);
+                self.sourcing -= 1;
+                match r {
+                    Err(Ctrl::Return(s)) => Ok(s),
                     r => r,
                 }
             }
@@ -567,12 +610,25 @@ impl Shell {
         Err(Ctrl::Exit(status))
     }
 
+    /// `trap`: only EXIT (or 0) has an effect (kiln has no signals); an
+    /// empty action is kept (listed, runs nothing), `-` resets. Without an
+    /// action it lists the trap as dash does.
     fn builtin_trap(&mut self, args: &[String]) -> i32 {
+        let args = match args.first() {
+            Some(a) if a == "--" => &args[1..],
+            _ => args,
+        };
         match args {
+            [] => match &self.exit_trap {
+                Some(action) => {
+                    (!self.out(format!("trap -- {} EXIT\n", quote(action)).as_bytes())) as i32
+                }
+                None => 0,
+            },
             [action, signals @ ..] if !signals.is_empty() => {
                 for s in signals {
                     if s == "EXIT" || s == "0" {
-                        self.exit_trap = if action == "-" || action.is_empty() {
+                        self.exit_trap = if action == "-" {
                             None
                         } else {
                             Some(action.clone())

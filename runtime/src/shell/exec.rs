@@ -103,8 +103,9 @@ impl Shell {
         let mut shells = Vec::with_capacity(n);
         let mut next_in: Option<Input> = None;
         for i in 0..n {
-            let mut sub = self.clone();
-            sub.loop_depth = 0;
+            // Like `( )`, a stage keeps the loop depth: `break` in it ends
+            // the stage (dash).
+            let mut sub = self.subshell();
             if let Some(input) = next_in.take() {
                 sub.fds[0] = Some(Fd::In(input));
             }
@@ -132,10 +133,8 @@ impl Shell {
                         .stack_size(super::STACK_SIZE)
                         .spawn_scoped(scope, move || {
                             nesting::mark_shell_thread();
-                            match sub.run_command(cmd) {
-                                Ok(s) | Err(Ctrl::Exit(s)) | Err(Ctrl::Return(s)) => s,
-                                Err(_) => sub.status,
-                            }
+                            let r = sub.run_command(cmd);
+                            sub.end_subshell(r)
                         })
                 })
                 .collect();
@@ -177,13 +176,11 @@ impl Shell {
         match c {
             Compound::Brace(list) => self.run_list(list),
             Compound::Subshell(list) => {
-                let mut sub = self.clone();
-                sub.loop_depth = 0;
-                let status = match sub.run_list(list) {
-                    Ok(s) | Err(Ctrl::Exit(s)) | Err(Ctrl::Return(s)) => s,
-                    Err(_) => sub.status,
-                };
-                Ok(status)
+                // `break`/`continue` inside end the subshell (as in dash),
+                // so it keeps the loop depth.
+                let mut sub = self.subshell();
+                let r = sub.run_list(list);
+                Ok(sub.end_subshell(r))
             }
             Compound::If {
                 branches,
@@ -242,7 +239,10 @@ impl Shell {
                         r = Err(Ctrl::Exit(INTERRUPTED));
                         break;
                     }
-                    self.assign(var, &v);
+                    if let Err(e) = self.set_var(var, &v) {
+                        r = Err(e);
+                        break;
+                    }
                     match self.run_list(body) {
                         Ok(s) => status = s,
                         Err(Ctrl::Break(n)) => {
@@ -286,29 +286,84 @@ impl Shell {
         }
     }
 
-    /// Sets a variable, keeping its export flag.
+    /// Sets a variable, keeping its export flag; a readonly variable keeps
+    /// its value (callers that must fail use [`Shell::set_var`]).
     pub(super) fn assign(&mut self, name: &str, value: &str) {
-        let exported = self.vars.get(name).is_some_and(|v| v.exported);
-        self.vars.insert(
-            name.to_string(),
-            Var {
-                value: value.to_string(),
-                exported,
-            },
-        );
+        match self.vars.get_mut(name) {
+            Some(v) if v.readonly => {}
+            Some(v) => v.value = value.to_string(),
+            None => {
+                self.vars.insert(
+                    name.to_string(),
+                    Var {
+                        value: value.to_string(),
+                        exported: false,
+                        readonly: false,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether `name` is a readonly variable; if so, says so on stderr
+    /// (`sh: PREFIXname: is read only`).
+    pub(super) fn refuse_readonly(&self, prefix: &str, name: &str) -> bool {
+        let ro = self.vars.get(name).is_some_and(|v| v.readonly);
+        if ro {
+            self.err_msg(&format!("{prefix}{name}: is read only"));
+        }
+        ro
+    }
+
+    /// An assignment (`x=v`, `for x`, `${x=v}`): assigning a readonly
+    /// variable is a fatal error (status 2), as in dash.
+    pub(super) fn set_var(&mut self, name: &str, value: &str) -> Result<(), Ctrl> {
+        if self.refuse_readonly("", name) {
+            return Err(Ctrl::Exit(2));
+        }
+        self.assign(name, value);
+        Ok(())
     }
 
     fn run_simple(&mut self, sc: &SimpleCommand) -> Flow {
         self.subst_status = None;
         let argv = self.expand_words(&sc.words)?;
         let mut assigns = Vec::with_capacity(sc.assigns.len());
+        // Assignments are expanded left to right after the words, and later
+        // ones see earlier ones even before a command (`b=$a c=$b cmd`: c
+        // gets the new b), as in dash; before a command they are undone
+        // here and applied again for the command alone.
+        let mut saved: Vec<(String, Option<Var>)> = Vec::new();
+        let mut failed = None;
         for (name, w) in &sc.assigns {
-            let v = self.expand_string(w)?;
-            if argv.is_empty() {
-                // Later assignments see earlier ones.
-                self.assign(name, &v);
+            let v = match self.expand_string(w) {
+                Ok(v) => v,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            if !argv.is_empty() {
+                saved.push((name.clone(), self.vars.get(name).cloned()));
+            }
+            if let Err(e) = self.set_var(name, &v) {
+                failed = Some(e);
+                break;
             }
             assigns.push((name.clone(), v));
+        }
+        for (k, old) in saved.into_iter().rev() {
+            match old {
+                Some(v) => {
+                    self.vars.insert(k, v);
+                }
+                None => {
+                    self.vars.remove(&k);
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         if self.opts.xtrace {
             let mut line = String::from("+");
@@ -379,6 +434,7 @@ impl Shell {
                 Var {
                     value: v.clone(),
                     exported: true,
+                    readonly: false,
                 },
             );
         }

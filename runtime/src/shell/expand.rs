@@ -19,6 +19,10 @@ struct Fields {
     pending_break: bool,
     /// `None`: no field splitting (assignments, `case`, here-documents).
     ifs: Option<String>,
+    /// Inside the word of an unquoted `${x:-word}` / `${x:+word}`: its
+    /// unquoted literal text is part of the expansion's result, so it is
+    /// split like the rest (`${x:+-v -x}` gives two fields).
+    split_lits: bool,
 }
 
 impl Fields {
@@ -29,6 +33,7 @@ impl Fields {
             started: false,
             pending_break: false,
             ifs,
+            split_lits: false,
         }
     }
 
@@ -117,6 +122,9 @@ impl ArithVars for ShellVars<'_> {
         self.0.var(name).map(str::to_string)
     }
     fn set_var(&mut self, name: &str, value: i64) -> Result<(), String> {
+        if self.0.vars.get(name).is_some_and(|v| v.readonly) {
+            return Err(format!("{name}: is read only"));
+        }
         self.0.assign(name, &value.to_string());
         Ok(())
     }
@@ -176,6 +184,7 @@ impl Shell {
     ) -> Result<(), Ctrl> {
         for part in parts {
             match part {
+                WordPart::Lit(s) if out.split_lits && !in_dq => out.push_expansion(s, false),
                 WordPart::Lit(s) => out.push_text(s, in_dq),
                 WordPart::Quoted(s) => out.push_text(s, true),
                 WordPart::DQuoted(inner) => {
@@ -278,7 +287,7 @@ impl Shell {
             }
             ParamOp::Default(colon, w) => {
                 if test_unset(*colon) {
-                    self.expand_parts(&w.0, in_dq, out)?;
+                    self.expand_word_of_param(w, in_dq, out)?;
                 } else if is_list {
                     self.expand_positional(&p.name, in_dq, out)?;
                 } else {
@@ -292,7 +301,7 @@ impl Shell {
                         self.err_msg(&format!("{}: bad variable name", p.name));
                         return Err(Ctrl::Exit(2));
                     }
-                    self.assign(&p.name, &v);
+                    self.set_var(&p.name, &v)?;
                     out.push_expansion(&v, in_dq);
                 } else {
                     out.push_expansion(&value.unwrap_or_default(), in_dq);
@@ -321,7 +330,7 @@ impl Shell {
             }
             ParamOp::Alt(colon, w) => {
                 if !test_unset(*colon) {
-                    self.expand_parts(&w.0, in_dq, out)?;
+                    self.expand_word_of_param(w, in_dq, out)?;
                 } else if in_dq {
                     out.push_text("", true);
                 }
@@ -341,6 +350,20 @@ impl Shell {
             }
         }
         Ok(())
+    }
+
+    /// The word of `${x:-word}` or `${x:+word}` in place of the parameter.
+    fn expand_word_of_param(
+        &mut self,
+        w: &Word,
+        in_dq: bool,
+        out: &mut Fields,
+    ) -> Result<(), Ctrl> {
+        let saved = out.split_lits;
+        out.split_lits = !in_dq;
+        let r = self.expand_parts(&w.0, in_dq, out);
+        out.split_lits = saved;
+        r
     }
 
     fn unset_error(&self, name: &str) -> Result<(), Ctrl> {
@@ -385,12 +408,10 @@ impl Shell {
     pub(super) fn command_subst(&mut self, list: &List) -> Result<String, Ctrl> {
         let buf = Buffer::default();
         self.enter_nest("command substitution")?;
-        let mut sub = self.clone();
+        let mut sub = self.subshell();
         sub.fds[1] = Some(Fd::Out(Output::from_writer(buf.clone())));
-        let status = match sub.run_list(list) {
-            Ok(s) | Err(Ctrl::Exit(s)) | Err(Ctrl::Return(s)) => s,
-            Err(_) => sub.status,
-        };
+        let r = sub.run_list(list);
+        let status = sub.end_subshell(r);
         drop(sub);
         self.nest -= 1;
         self.subst_status = Some(status);

@@ -49,6 +49,9 @@ impl Shell {
             self.getopts = GetoptsPlace { optind, offset: 0 };
         }
         let found = self.next_option(&spec, &params);
+        if self.refuse_readonly("getopts: ", name) {
+            return 2;
+        }
         self.assign("OPTIND", &self.getopts.optind.to_string());
         match found {
             Found::End => {

@@ -186,6 +186,15 @@ pub trait Host: Send + Sync {
     /// Metadata of the path itself (for `test -h`).
     fn symlink_metadata(&self, path: &str) -> Option<FileInfo>;
 
+    /// The identity of the file `path` names, following symlinks (in
+    /// kiln: the step filesystem's virtual inode number), for `test -ef`:
+    /// hard links to one file have the same. `None` if it does not exist or
+    /// the host cannot tell; the shell then compares normalised paths.
+    fn file_id(&self, path: &str) -> Option<u64> {
+        let _ = path;
+        None
+    }
+
     /// Names in a directory (not `.`/`..`), in any order: the shell sorts.
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>>;
 

@@ -44,6 +44,8 @@ pub use parser::{parse, SyntaxError};
 struct Var {
     value: String,
     exported: bool,
+    /// Set by `readonly`: assigning or unsetting it is an error.
+    readonly: bool,
 }
 
 /// `set` options.
@@ -92,6 +94,8 @@ pub struct Shell {
     loop_depth: usize,
     subst_status: Option<i32>,
     exit_trap: Option<String>,
+    /// How many `.` files are running: `return` ends the innermost.
+    sourcing: usize,
     /// Set by `exec` without a command: keep its redirections.
     keep_redirects: bool,
     /// Current nesting of shells, function calls, eval, `.` and `$( )`
@@ -127,6 +131,7 @@ impl Shell {
             loop_depth: 0,
             subst_status: None,
             exit_trap: None,
+            sourcing: 0,
             keep_redirects: false,
             nest: lineage.nest,
             threads: lineage.threads,
@@ -168,6 +173,7 @@ impl Shell {
                 Var {
                     value: v.to_string(),
                     exported: true,
+                    readonly: false,
                 },
             );
         }
@@ -243,13 +249,45 @@ impl Shell {
             Err(Ctrl::Return(s)) => s,
             Err(Ctrl::Break(_) | Ctrl::Continue(_)) => self.status,
         };
+        self.run_exit_trap(status) & 0xff
+    }
+
+    /// A subshell of this shell (`( )`, `$( )`, a pipeline stage): a copy
+    /// whose EXIT trap is reset, as traps are in a forked shell.
+    fn subshell(&self) -> Shell {
+        let mut sub = self.clone();
+        sub.exit_trap = None;
+        sub
+    }
+
+    /// Ends a subshell whose commands ended with `r`: its exit status, after
+    /// its EXIT trap ran. `break`/`continue` end the subshell with status 0.
+    fn end_subshell(&mut self, r: Flow) -> i32 {
+        let status = match r {
+            Ok(s) | Err(Ctrl::Exit(s)) | Err(Ctrl::Return(s)) => s,
+            Err(Ctrl::Break(_) | Ctrl::Continue(_)) => 0,
+        };
+        self.run_exit_trap(status)
+    }
+
+    /// Runs the EXIT trap (once) of a shell ending with `status`; `exit` in
+    /// the trap changes the status.
+    fn run_exit_trap(&mut self, status: i32) -> i32 {
         self.status = status;
-        if let Some(trap) = self.exit_trap.take() {
-            if let Ok(p) = parser::parse(&trap) {
-                let _ = self.run_list(&p);
+        let Some(trap) = self.exit_trap.take() else {
+            return status;
+        };
+        let p = match parser::parse(&trap) {
+            Ok(p) => p,
+            Err(e) => {
+                self.err_msg(&e.to_string());
+                return 2;
             }
+        };
+        match self.run_list(&p) {
+            Err(Ctrl::Exit(s)) => s,
+            _ => status,
         }
-        status & 0xff
     }
 
     fn set_var_raw(&mut self, name: &str, value: &str) {
@@ -261,6 +299,7 @@ impl Shell {
                     Var {
                         value: value.to_string(),
                         exported: false,
+                        readonly: false,
                     },
                 );
             }

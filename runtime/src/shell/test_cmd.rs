@@ -2,6 +2,7 @@
 
 use super::host::FileKind;
 use super::Shell;
+use crate::image_path::normalise;
 
 const UNARY: &[&str] = &[
     "-e", "-f", "-d", "-s", "-r", "-w", "-x", "-h", "-L", "-b", "-c", "-p", "-S", "-t", "-n", "-z",
@@ -127,6 +128,23 @@ impl TestParser<'_> {
         }
     }
 
+    fn exists(&self, x: &str) -> bool {
+        !x.is_empty() && self.sh.host.metadata(&self.sh.abs_path(x)).is_some()
+    }
+
+    /// `-ef`: both exist and are the same file (same inode in kiln).
+    fn same_file(&self, a: &str, b: &str) -> bool {
+        if !self.exists(a) || !self.exists(b) {
+            return false;
+        }
+        let (pa, pb) = (self.sh.abs_path(a), self.sh.abs_path(b));
+        let host = &self.sh.host;
+        match (host.file_id(&pa), host.file_id(&pb)) {
+            (Some(x), Some(y)) => x == y,
+            _ => normalise(&pa) == normalise(&pb),
+        }
+    }
+
     fn binary(&self, a: &str, op: &str, b: &str) -> Result<bool, String> {
         let int = |s: &str| -> Result<i64, String> {
             let t = s.trim();
@@ -143,6 +161,7 @@ impl TestParser<'_> {
             "-le" => int(a)? <= int(b)?,
             "-gt" => int(a)? > int(b)?,
             "-ge" => int(a)? >= int(b)?,
+            "-ef" => self.same_file(a, b),
             _ => false,
         })
     }

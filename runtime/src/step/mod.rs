@@ -549,6 +549,10 @@ impl Host for Step {
         self.rootfs.read_dir(path).map_err(fs_io)
     }
 
+    fn file_id(&self, path: &str) -> Option<u64> {
+        self.rootfs.stat_path(path, true).ok().map(|s| s.ino)
+    }
+
     fn stdio_alias(&self, path: &str) -> Option<usize> {
         match self.rootfs.device(path)? {
             Device::Stdio(n) => Some(n as usize),

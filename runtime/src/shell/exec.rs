@@ -289,19 +289,8 @@ impl Shell {
     /// Sets a variable, keeping its export flag; a readonly variable keeps
     /// its value (callers that must fail use [`Shell::set_var`]).
     pub(super) fn assign(&mut self, name: &str, value: &str) {
-        match self.vars.get_mut(name) {
-            Some(v) if v.readonly => {}
-            Some(v) => v.value = value.to_string(),
-            None => {
-                self.vars.insert(
-                    name.to_string(),
-                    Var {
-                        value: value.to_string(),
-                        exported: false,
-                        readonly: false,
-                    },
-                );
-            }
+        if !self.vars.get(name).is_some_and(|v| v.readonly) {
+            self.set_var_raw(name, value);
         }
     }
 
@@ -352,16 +341,7 @@ impl Shell {
             }
             assigns.push((name.clone(), v));
         }
-        for (k, old) in saved.into_iter().rev() {
-            match old {
-                Some(v) => {
-                    self.vars.insert(k, v);
-                }
-                None => {
-                    self.vars.remove(&k);
-                }
-            }
-        }
+        self.restore_vars(saved);
         if let Some(e) = failed {
             return Err(e);
         }
@@ -439,16 +419,7 @@ impl Shell {
             );
         }
         let r = f(self);
-        for (k, old) in saved.into_iter().rev() {
-            match old {
-                Some(v) => {
-                    self.vars.insert(k, v);
-                }
-                None => {
-                    self.vars.remove(&k);
-                }
-            }
-        }
+        self.restore_vars(saved);
         r
     }
 
@@ -548,6 +519,21 @@ impl Shell {
             }
         }
         Ok(Some(saved))
+    }
+
+    /// Puts back variables saved before temporary assignments (a `None`
+    /// was unset), last saved first.
+    fn restore_vars(&mut self, saved: Vec<(String, Option<Var>)>) {
+        for (k, old) in saved.into_iter().rev() {
+            match old {
+                Some(v) => {
+                    self.vars.insert(k, v);
+                }
+                None => {
+                    self.vars.remove(&k);
+                }
+            }
+        }
     }
 
     pub(super) fn restore_fds(&mut self, saved: SavedFds) {

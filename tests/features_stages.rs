@@ -69,6 +69,44 @@ fn build_context_dir_is_usable_with_copy_from() {
     assert_eq!(img.file("x/two.txt").text(), "two\n");
 }
 
+/// A named directory context is filtered by its own `.dockerignore`, as
+/// BuildKit reads one for every local named context (COPY --from and FROM
+/// alike); the main context's file does not apply to it.
+#[test]
+fn a_named_context_dir_honours_its_own_dockerignore() {
+    let fx = Fixture::new();
+    let extra = fx.fresh("extra");
+    write_tree(
+        &extra,
+        &[
+            (".dockerignore", "*.log\nsecret/\n"),
+            ("keep.txt", "keep\n"),
+            ("debug.log", "noise\n"),
+            ("secret/key", "k\n"),
+        ],
+    );
+    fx.write(&[(".dockerignore", "keep.txt\n"), ("main.txt", "main\n")]);
+    let arg = format!("assets={}", extra.display());
+    let img = fx.build(
+        "FROM scratch\nCOPY --from=assets / /a/\nFROM assets\nCOPY --from=0 /a /a\n",
+        &["--build-context", &arg],
+    );
+    let files = img.files();
+    for base in ["", "a/"] {
+        assert_eq!(img.file(&format!("{base}keep.txt")).text(), "keep\n");
+        assert!(
+            !files.contains_key(&format!("{base}debug.log")),
+            "{:?}",
+            files.keys()
+        );
+        assert!(
+            !files.contains_key(&format!("{base}secret/key")),
+            "{:?}",
+            files.keys()
+        );
+    }
+}
+
 #[test]
 fn build_context_dir_replaces_a_from_image_name() {
     let fx = Fixture::new();

@@ -26,6 +26,14 @@ fn invalid(msg: String) -> io::Error {
 }
 
 impl Context {
+    /// Opens a `--build-context NAME=DIR` directory: filtered by the
+    /// `.dockerignore` at its root, as BuildKit reads one for every local
+    /// named context.
+    pub fn open_named(dir: &Path) -> io::Result<Context> {
+        let ignore = super::dockerignore::load(dir, None).map_err(io::Error::other)?;
+        Context::open(dir, ignore)
+    }
+
     /// Opens `dir` (which must be a directory) as a context filtered by
     /// `ignore`.
     pub fn open(dir: &Path, ignore: Option<PatternMatcher>) -> io::Result<Context> {

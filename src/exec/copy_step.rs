@@ -483,7 +483,7 @@ pub(super) fn source_tree<'t>(
         Source::Scratch => bail!("--from=scratch: scratch has no files"),
         Source::External(name) => match stage.env().external.directory(&name) {
             Some(dir) => {
-                TreeRef::Owned(Box::new(Context::open(dir, None).with_context(|| {
+                TreeRef::Owned(Box::new(Context::open_named(dir).with_context(|| {
                     format!("opening build context {name}={}", dir.display())
                 })?))
             }

@@ -169,7 +169,7 @@ impl<'a> ExternalImages<'a> {
         use super::copy::{CopyOptions, DestKind};
         use crate::snapshot::ImagePath;
         let sde = self.opts.source_date_epoch;
-        let tree = crate::context::Context::open(dir, None)
+        let tree = crate::context::Context::open_named(dir)
             .with_context(|| format!("opening build context {name}={}", dir.display()))?;
         let options = CopyOptions {
             source_date_epoch: Some(sde),

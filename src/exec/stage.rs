@@ -801,7 +801,7 @@ pub(super) fn source_identity(
         Source::Scratch => bail!("--from=scratch: scratch has no files"),
         Source::External(name) => match env.external.directory(&name) {
             Some(dir) => {
-                let ctx = crate::context::Context::open(dir, None)
+                let ctx = crate::context::Context::open_named(dir)
                     .with_context(|| format!("opening build context {name}={}", dir.display()))?;
                 tree_identity(&ctx)
             }

@@ -447,3 +447,44 @@ fn du_counts_documented_blocks() {
         "du: cannot access '/nope': No such file or directory\n"
     );
 }
+
+/// kiln's own applets word I/O errors as the C library does, never with
+/// Rust's " (os error N)" tail (WASI's errno numbers are not Linux's).
+#[test]
+fn io_errors_never_show_a_raw_errno() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    for args in [
+        &["gzip", "/nope"][..],
+        &["gzip", "-d", "/nope.gz"],
+        &["tar", "cf", "/no/dir/x.tar", "/etc"],
+        &["tar", "xf", "/nope.tar"],
+        &["grep", "x", "/nope"],
+        &["find", "/nope"],
+        &["xargs", "-a", "/nope", "echo"],
+        &["dd", "if=/nope"],
+    ] {
+        let ran = run(args, Some(root.path()), b"");
+        assert_ne!(ran.status, 0, "{args:?} succeeded");
+        assert!(!ran.stderr.contains("os error"), "{args:?}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("No such file or directory"),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+    // The account applets read /etc/passwd and /etc/group: here directories.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("etc/passwd")).unwrap();
+    std::fs::create_dir_all(root.path().join("etc/group")).unwrap();
+    for args in [&["useradd", "bob"][..], &["groupadd", "staff"]] {
+        let ran = run(args, Some(root.path()), b"");
+        assert_ne!(ran.status, 0, "{args:?} succeeded");
+        assert!(!ran.stderr.contains("os error"), "{args:?}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("Is a directory"),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+}

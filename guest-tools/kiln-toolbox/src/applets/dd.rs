@@ -3,7 +3,7 @@
 //! has its own: operands are parsed into [`Options`] first, then
 //! [`copy`] moves the blocks and [`Stats`] renders GNU's report.
 
-use super::grep::describe;
+use super::common::why;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
@@ -411,7 +411,7 @@ fn open_input(opts: &Options) -> Result<End, String> {
                 file: Handle::Owned(f),
                 name: path.clone(),
             })
-            .map_err(|e| format!("failed to open '{path}': {}", describe(&e))),
+            .map_err(|e| format!("failed to open '{path}': {}", why(&e))),
     }
 }
 
@@ -434,14 +434,14 @@ fn open_output(opts: &Options) -> Result<End, String> {
     } else if !opts.conv.nocreat {
         oo.create(true);
     }
-    let fail = |e: io::Error| format!("failed to open '{path}': {}", describe(&e));
+    let fail = |e: io::Error| format!("failed to open '{path}': {}", why(&e));
     let file = oo.open(path).map_err(fail)?;
     if !opts.conv.notrunc && file.metadata().map(|m| m.is_file()).unwrap_or(false) {
         file.set_len(opts.seek).map_err(|e| {
             format!(
                 "failed to truncate to {} bytes in output file '{path}': {}",
                 opts.seek,
-                describe(&e)
+                why(&e)
             )
         })?;
     }
@@ -523,7 +523,7 @@ fn strerror(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotSeekable => "Illegal seek".into(),
         io::ErrorKind::StorageFull => "No space left on device".into(),
-        _ => describe(e),
+        _ => why(e),
     }
 }
 
@@ -606,7 +606,7 @@ fn copy(
                 n
             }
             Err(e) => {
-                let msg = format!("error reading '{}': {}", input.name, describe(&e));
+                let msg = format!("error reading '{}': {}", input.name, why(&e));
                 errors += 1;
                 if !opts.conv.noerror || errors >= MAX_ERRORS_IN_A_ROW {
                     return Err(msg);
@@ -681,7 +681,7 @@ fn run(opts: &Options) -> i32 {
             quote_if_needed(&input.name)
         ),
         Err(e) => {
-            status = fail(&format!("'{}': cannot skip: {}", input.name, describe(&e)));
+            status = fail(&format!("'{}': cannot skip: {}", input.name, why(&e)));
         }
     }
     if status == 0 {

@@ -3,7 +3,7 @@
 //! for WASI but cannot run commands there.
 
 use super::command;
-use super::grep::describe;
+use super::common::why;
 use std::ffi::OsString;
 use std::io::{self, Write as _};
 
@@ -131,7 +131,7 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     match command::run_in(&argv, &vars, &cwd) {
         Ok(status) => i32::from(status),
         Err(e) => {
-            eprintln!("env: '{}': {}", argv[0], describe(&e));
+            eprintln!("env: '{}': {}", argv[0], why(&e));
             i32::from(command::CANNOT_RUN)
         }
     }

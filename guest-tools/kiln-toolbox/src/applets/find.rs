@@ -3,8 +3,8 @@
 //! `-execdir` run their commands through kiln (`kiln.spawn`).
 
 use super::command;
+use super::common::why;
 use super::glob;
-use super::grep::describe;
 use std::ffi::OsString;
 use std::fs::Metadata;
 use std::io::{self, Write as _};
@@ -195,7 +195,7 @@ impl Find {
             };
             match meta {
                 Ok(meta) => self.visit(&root, &meta, 0),
-                Err(e) => self.complain(&format!("'{root}': {}", describe(&e))),
+                Err(e) => self.complain(&format!("'{root}': {}", why(&e))),
             }
         }
         for id in 0..self.execs.len() {
@@ -234,13 +234,13 @@ impl Find {
     fn descend(&mut self, path: &str, depth: usize) {
         let entries = match std::fs::read_dir(path) {
             Ok(rd) => rd,
-            Err(e) => return self.complain(&format!("'{path}': {}", describe(&e))),
+            Err(e) => return self.complain(&format!("'{path}': {}", why(&e))),
         };
         let mut names = Vec::new();
         for entry in entries {
             match entry {
                 Ok(e) => names.push(e.file_name().to_string_lossy().into_owned()),
-                Err(e) => self.complain(&format!("'{path}': {}", describe(&e))),
+                Err(e) => self.complain(&format!("'{path}': {}", why(&e))),
             }
         }
         for name in names {
@@ -259,7 +259,7 @@ impl Find {
             };
             match meta {
                 Ok(meta) => self.visit(&child, &meta, depth + 1),
-                Err(e) => self.complain(&format!("'{child}': {}", describe(&e))),
+                Err(e) => self.complain(&format!("'{child}': {}", why(&e))),
             }
         }
     }
@@ -338,7 +338,7 @@ impl Find {
         match result {
             Ok(()) => true,
             Err(err) => {
-                self.complain(&format!("cannot delete '{}': {}", e.path, describe(&err)));
+                self.complain(&format!("cannot delete '{}': {}", e.path, why(&err)));
                 false
             }
         }
@@ -407,7 +407,7 @@ impl Find {
             }
             Ok(_) => false,
             Err(e) => {
-                self.complain(&format!("cannot run '{name}': {}", describe(&e)));
+                self.complain(&format!("cannot run '{name}': {}", why(&e)));
                 false
             }
         }
@@ -577,7 +577,7 @@ impl Parser {
                 let file = self.arg(p)?;
                 let time = std::fs::metadata(&file)
                     .and_then(|m| m.modified())
-                    .map_err(|e| format!("'{file}': {}", describe(&e)))?;
+                    .map_err(|e| format!("'{file}': {}", why(&e)))?;
                 Expr::Newer(time)
             }
             "-size" => {

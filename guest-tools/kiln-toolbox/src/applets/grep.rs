@@ -3,6 +3,7 @@
 //! per line in the C locale (bytes; `-i` folds ASCII only). Differences from
 //! GNU: no back-references, no context (`-A/-B/-C`), no `-P`, no `-z`.
 
+use super::common::why;
 use super::glob;
 use super::posix_regex::{self, Syntax};
 use regex::bytes::{Regex, RegexBuilder};
@@ -247,10 +248,10 @@ fn read_pattern_file(file: &str, o: &mut Options) -> Result<(), String> {
         let mut buf = Vec::new();
         io::stdin()
             .read_to_end(&mut buf)
-            .map_err(|e| format!("(standard input): {}", describe(&e)))?;
+            .map_err(|e| format!("(standard input): {}", why(&e)))?;
         buf
     } else {
-        std::fs::read(file).map_err(|e| format!("{file}: {}", describe(&e)))?
+        std::fs::read(file).map_err(|e| format!("{file}: {}", why(&e)))?
     };
     let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
     if !bytes.is_empty() {
@@ -293,25 +294,6 @@ fn build(o: &Options) -> Result<Option<Regex>, String> {
             regex::Error::CompiledTooBig(_) => "regular expression too big".to_owned(),
             other => format!("invalid regular expression: {other}"),
         })
-}
-
-/// The message part of an I/O error, as GNU tools print it.
-pub fn describe(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "No such file or directory".into(),
-        io::ErrorKind::PermissionDenied => "Permission denied".into(),
-        io::ErrorKind::IsADirectory => "Is a directory".into(),
-        io::ErrorKind::NotADirectory => "Not a directory".into(),
-        io::ErrorKind::DirectoryNotEmpty => "Directory not empty".into(),
-        _ => {
-            let s = e.to_string();
-            // std appends " (os error N)".
-            match s.find(" (os error") {
-                Some(i) => s[..i].to_owned(),
-                None => s,
-            }
-        }
-    }
 }
 
 struct Grep<W: io::Write> {
@@ -362,7 +344,7 @@ impl<W: io::Write> Grep<W> {
         self.trouble = true;
         if !self.opts.no_messages {
             let _ = self.out.flush();
-            eprintln!("grep: {name}: {}", describe(e));
+            eprintln!("grep: {name}: {}", why(e));
         }
     }
 

@@ -5,6 +5,7 @@
 //! GNU writes it. The deflate stream itself is zlib-rs's, not GNU's, so bytes
 //! differ from GNU gzip's while decompressing to the same data.
 
+use super::common::why;
 use flate2::read::MultiGzDecoder;
 use flate2::{Compression, GzBuilder};
 use std::ffi::OsString;
@@ -159,7 +160,7 @@ fn describe(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => "not in gzip format".into(),
         io::ErrorKind::UnexpectedEof => "unexpected end of file".into(),
-        _ => e.to_string(),
+        _ => why(e),
     }
 }
 
@@ -186,7 +187,7 @@ fn one_file(opts: &Options, name: &str) -> Result<(), Failure> {
         }
         format!("{name}.gz")
     };
-    let input = File::open(path).map_err(|e| Failure::Error(format!("{name}: {}", os_msg(&e))))?;
+    let input = File::open(path).map_err(|e| Failure::Error(format!("{name}: {}", why(&e))))?;
     if opts.stdout {
         return stream(opts, input, io::stdout().lock()).map_err(|f| rename(f, name));
     }
@@ -196,14 +197,13 @@ fn one_file(opts: &Options, name: &str) -> Result<(), Failure> {
         )));
     }
     let output =
-        File::create(&target).map_err(|e| Failure::Error(format!("{target}: {}", os_msg(&e))))?;
+        File::create(&target).map_err(|e| Failure::Error(format!("{target}: {}", why(&e))))?;
     if let Err(f) = stream(opts, input, output) {
         let _ = std::fs::remove_file(&target);
         return Err(rename(f, name));
     }
     if !opts.keep {
-        std::fs::remove_file(path)
-            .map_err(|e| Failure::Error(format!("{name}: {}", os_msg(&e))))?;
+        std::fs::remove_file(path).map_err(|e| Failure::Error(format!("{name}: {}", why(&e))))?;
     }
     Ok(())
 }
@@ -213,21 +213,6 @@ fn rename(f: Failure, name: &str) -> Failure {
     match f {
         Failure::Error(m) => Failure::Error(m.replacen("stdin", name, 1)),
         w => w,
-    }
-}
-
-/// An I/O error as the C library words it, without Rust's "(os error N)".
-fn os_msg(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "No such file or directory".into(),
-        io::ErrorKind::PermissionDenied => "Permission denied".into(),
-        _ => {
-            let s = e.to_string();
-            match s.find(" (os error") {
-                Some(i) => s[..i].to_owned(),
-                None => s,
-            }
-        }
     }
 }
 

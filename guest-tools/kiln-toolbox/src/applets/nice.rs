@@ -3,7 +3,7 @@
 //! runs through kiln's spawn (WASI cannot exec), which uu_nice attempts.
 
 use super::command;
-use super::grep::describe;
+use super::common::why;
 use std::ffi::OsString;
 
 /// GNU nice's status when nice itself fails.
@@ -88,7 +88,7 @@ pub(super) fn run(applet: &str, argv: &[String]) -> i32 {
     match command::run(argv) {
         Ok(status) => i32::from(status),
         Err(e) => {
-            eprintln!("{applet}: '{}': {}", argv[0], describe(&e));
+            eprintln!("{applet}: '{}': {}", argv[0], why(&e));
             i32::from(command::CANNOT_RUN)
         }
     }

@@ -8,6 +8,7 @@
 //! leading `/`, and never writes through a symbolic link, so nothing lands
 //! outside the destination. Reading detects gzip by its magic bytes.
 
+use super::common::why;
 use flate2::read::MultiGzDecoder;
 use flate2::{Compression, GzBuilder};
 use std::ffi::OsString;
@@ -248,10 +249,10 @@ impl Tar {
         let out: Box<dyn Write> = match self.opts.file.as_deref() {
             None | Some("-") => Box::new(io::stdout().lock()),
             Some(f) => {
-                Box::new(File::create(f).map_err(|e| format!("{f}: Cannot open: {}", os_msg(&e)))?)
+                Box::new(File::create(f).map_err(|e| format!("{f}: Cannot open: {}", why(&e)))?)
             }
         };
-        let write_err = |e: io::Error| format!("write error: {e}");
+        let write_err = |e: io::Error| format!("write error: {}", why(&e));
         if self.opts.gzip {
             let encoder = GzBuilder::new()
                 .operating_system(3)
@@ -269,7 +270,7 @@ impl Tar {
 
     /// Writes every operand, the end blocks and the record padding to `out`.
     fn write_archive<W: Write>(&mut self, out: W) -> Result<W, String> {
-        let write_err = |e: io::Error| format!("write error: {e}");
+        let write_err = |e: io::Error| format!("write error: {}", why(&e));
         let mut builder = tar::Builder::new(Counting {
             inner: out,
             written: 0,
@@ -302,7 +303,7 @@ impl Tar {
         let meta = match fs::symlink_metadata(src) {
             Ok(m) => m,
             Err(e) => {
-                eprintln!("{PROG}: {name}: Cannot stat: {}", os_msg(&e));
+                eprintln!("{PROG}: {name}: Cannot stat: {}", why(&e));
                 self.failed = true;
                 return Ok(());
             }
@@ -318,7 +319,7 @@ impl Tar {
         let _ = header.set_username("root");
         let _ = header.set_groupname("root");
         header.set_mtime(mtime);
-        let write_err = |e: io::Error| format!("{name}: write error: {e}");
+        let write_err = |e: io::Error| format!("{name}: write error: {}", why(&e));
         if self.opts.verbose {
             let shown = if meta.is_dir() && !name.ends_with('/') {
                 format!("{name}/")
@@ -328,8 +329,8 @@ impl Tar {
             self.say(&shown);
         }
         if meta.file_type().is_symlink() {
-            let target = fs::read_link(src)
-                .map_err(|e| format!("{name}: Cannot readlink: {}", os_msg(&e)))?;
+            let target =
+                fs::read_link(src).map_err(|e| format!("{name}: Cannot readlink: {}", why(&e)))?;
             header.set_entry_type(tar::EntryType::Symlink);
             header.set_mode(0o777);
             header.set_size(0);
@@ -354,7 +355,7 @@ impl Tar {
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .collect(),
                 Err(e) => {
-                    eprintln!("{PROG}: {name}: Cannot open: {}", os_msg(&e));
+                    eprintln!("{PROG}: {name}: Cannot open: {}", why(&e));
                     self.failed = true;
                     return Ok(());
                 }
@@ -367,7 +368,7 @@ impl Tar {
             let file = match File::open(src) {
                 Ok(f) => f,
                 Err(e) => {
-                    eprintln!("{PROG}: {name}: Cannot open: {}", os_msg(&e));
+                    eprintln!("{PROG}: {name}: Cannot open: {}", why(&e));
                     self.failed = true;
                     return Ok(());
                 }
@@ -389,11 +390,13 @@ impl Tar {
         let input: Box<dyn Read> = match self.opts.file.as_deref() {
             None | Some("-") => Box::new(io::stdin().lock()),
             Some(f) => {
-                Box::new(File::open(f).map_err(|e| format!("{f}: Cannot open: {}", os_msg(&e)))?)
+                Box::new(File::open(f).map_err(|e| format!("{f}: Cannot open: {}", why(&e)))?)
             }
         };
         let mut input = BufReader::new(input);
-        let magic = input.fill_buf().map_err(|e| format!("read error: {e}"))?;
+        let magic = input
+            .fill_buf()
+            .map_err(|e| format!("read error: {}", why(&e)))?;
         let gz = magic.starts_with(&[0x1f, 0x8b]);
         let input: Box<dyn Read> = if gz || self.opts.gzip {
             Box::new(MultiGzDecoder::new(input))
@@ -452,7 +455,7 @@ impl Tar {
             }
             if self.opts.to_stdout {
                 if let Err(e) = Self::contents_to_stdout(&mut entry) {
-                    eprintln!("{PROG}: {}: {}", rel.display(), os_msg(&e));
+                    eprintln!("{PROG}: {}: {}", rel.display(), why(&e));
                     self.failed = true;
                 }
                 continue;
@@ -554,7 +557,7 @@ impl Tar {
                 }
                 Ok(_) => {}
                 Err(_) if !last => {
-                    fs::create_dir(&at).map_err(|e| format!("Cannot mkdir: {}", os_msg(&e)))?
+                    fs::create_dir(&at).map_err(|e| format!("Cannot mkdir: {}", why(&e)))?
                 }
                 Err(_) => {}
             }
@@ -574,7 +577,7 @@ impl Tar {
             tar::EntryType::Directory => {
                 if !dest.is_dir() {
                     remove_old(&dest);
-                    fs::create_dir(&dest).map_err(|e| format!("Cannot mkdir: {}", os_msg(&e)))?;
+                    fs::create_dir(&dest).map_err(|e| format!("Cannot mkdir: {}", why(&e)))?;
                 }
             }
             tar::EntryType::Symlink => {
@@ -584,7 +587,7 @@ impl Tar {
                     .ok_or("Cannot create symlink: no target")?;
                 remove_old(&dest);
                 symlink(&target, &dest)
-                    .map_err(|e| format!("Cannot create symlink to '{target}': {}", os_msg(&e)))?;
+                    .map_err(|e| format!("Cannot create symlink to '{target}': {}", why(&e)))?;
             }
             tar::EntryType::Link => {
                 let target = entry
@@ -610,14 +613,14 @@ impl Tar {
                 let from: PathBuf = parts[self.opts.strip..].iter().collect();
                 remove_old(&dest);
                 fs::hard_link(base.join(&from), &dest).map_err(|e| {
-                    format!("Cannot hard link to '{}': {}", from.display(), os_msg(&e))
+                    format!("Cannot hard link to '{}': {}", from.display(), why(&e))
                 })?;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 remove_old(&dest);
                 let mut file =
-                    File::create(&dest).map_err(|e| format!("Cannot open: {}", os_msg(&e)))?;
-                io::copy(entry, &mut file).map_err(|e| format!("Cannot write: {}", os_msg(&e)))?;
+                    File::create(&dest).map_err(|e| format!("Cannot open: {}", why(&e)))?;
+                io::copy(entry, &mut file).map_err(|e| format!("Cannot write: {}", why(&e)))?;
                 let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
                 let _ = file.set_modified(when);
             }
@@ -670,21 +673,6 @@ fn timestamp(secs: u64) -> String {
         rem / 3600,
         (rem % 3600) / 60
     )
-}
-
-fn os_msg(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "No such file or directory".into(),
-        io::ErrorKind::PermissionDenied => "Permission denied".into(),
-        io::ErrorKind::AlreadyExists => "File exists".into(),
-        _ => {
-            let s = e.to_string();
-            match s.find(" (os error") {
-                Some(i) => s[..i].to_owned(),
-                None => s,
-            }
-        }
-    }
 }
 
 /// The dispatcher's entry point (applets.txt).

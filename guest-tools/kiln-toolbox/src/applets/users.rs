@@ -3,7 +3,7 @@
 //! /etc/shadow, /etc/gshadow when the image has them) and make the home
 //! directory, owned by the new user through `kiln.owner_set`.
 
-use super::common::{scan, set_owner, strings, usage, walk, Db, Info, Opt, Spec};
+use super::common::{scan, set_owner, strings, usage, walk, why, Db, Info, Opt, Spec};
 use std::ffi::OsString;
 use std::io::Write as _;
 
@@ -95,18 +95,18 @@ fn add_group(
         None => pick_id(&used, system, pick, None).ok_or(format!("{applet}: no free GID"))?,
     };
     append("/etc/group", &format!("{name}:x:{gid}:"))
-        .map_err(|e| format!("{applet}: /etc/group: {e}"))?;
+        .map_err(|e| format!("{applet}: /etc/group: {}", why(&e)))?;
     if std::path::Path::new("/etc/gshadow").exists() {
         append("/etc/gshadow", &format!("{name}:!::"))
-            .map_err(|e| format!("{applet}: /etc/gshadow: {e}"))?;
+            .map_err(|e| format!("{applet}: /etc/gshadow: {}", why(&e)))?;
     }
     Ok(gid)
 }
 
 /// Adds `user` to the member list of `group`.
 fn add_member(applet: &str, group: &str, user: &str) -> Result<(), String> {
-    let text =
-        std::fs::read_to_string("/etc/group").map_err(|e| format!("{applet}: /etc/group: {e}"))?;
+    let text = std::fs::read_to_string("/etc/group")
+        .map_err(|e| format!("{applet}: /etc/group: {}", why(&e)))?;
     let mut found = false;
     let lines: Vec<String> = text
         .lines()
@@ -127,7 +127,7 @@ fn add_member(applet: &str, group: &str, user: &str) -> Result<(), String> {
         return Err(format!("{applet}: group '{group}' does not exist"));
     }
     std::fs::write("/etc/group", lines.join("\n") + "\n")
-        .map_err(|e| format!("{applet}: /etc/group: {e}"))
+        .map_err(|e| format!("{applet}: /etc/group: {}", why(&e)))
 }
 
 /// A user to append.
@@ -155,17 +155,17 @@ fn add_user(applet: &str, u: &NewUser) -> Result<(), String> {
         "/etc/passwd",
         &format!("{name}:x:{uid}:{gid}:{gecos}:{home}:{shell}"),
     )
-    .map_err(|e| format!("{applet}: /etc/passwd: {e}"))?;
+    .map_err(|e| format!("{applet}: /etc/passwd: {}", why(&e)))?;
     if std::path::Path::new("/etc/shadow").exists() {
         append("/etc/shadow", &format!("{name}:!:{}:0:99999:7:::", today()))
-            .map_err(|e| format!("{applet}: /etc/shadow: {e}"))?;
+            .map_err(|e| format!("{applet}: /etc/shadow: {}", why(&e)))?;
     }
     if u.make_home && !std::path::Path::new(home).exists() {
         std::fs::create_dir_all(home)
-            .map_err(|e| format!("{applet}: cannot create {home}: {e}"))?;
+            .map_err(|e| format!("{applet}: cannot create {home}: {}", why(&e)))?;
         let own = |p: &str| set_owner(p, false, None, Some(*uid), Some(*gid));
         set_owner(home, false, Some(0o755), Some(*uid), Some(*gid))
-            .map_err(|e| format!("{applet}: {home}: {e}"))?;
+            .map_err(|e| format!("{applet}: {home}: {}", why(&e)))?;
         if std::path::Path::new("/etc/skel").is_dir() {
             copy_skel("/etc/skel", home, &own);
         }

@@ -3,7 +3,7 @@
 //! with '…', "…" and backslash quoting; `-0`/`-d` split on one byte only.
 
 use super::command;
-use super::grep::describe;
+use super::common::why;
 use std::ffi::OsString;
 use std::io::{self, Read as _};
 
@@ -74,7 +74,7 @@ pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
     };
     if let Err(e) = read {
         let name = opts.input_file.as_deref().unwrap_or("standard input");
-        eprintln!("xargs: {name}: {}", describe(&e));
+        eprintln!("xargs: {name}: {}", why(&e));
         return USAGE;
     }
     let items = match split(&input, &opts) {
@@ -448,7 +448,7 @@ fn invoke(o: &Options, argv: Vec<String>) -> Outcome {
         Ok(s @ (command::NOT_FOUND | command::CANNOT_RUN)) => Outcome::Stop(i32::from(s)),
         Ok(_) => Outcome::Failed,
         Err(e) => {
-            eprintln!("xargs: {name}: {}", describe(&e));
+            eprintln!("xargs: {name}: {}", why(&e));
             Outcome::Stop(i32::from(command::CANNOT_RUN))
         }
     }

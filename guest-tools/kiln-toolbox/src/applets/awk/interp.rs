@@ -554,7 +554,7 @@ impl<'p> Interp<'p> {
                     self.main = None;
                     continue;
                 }
-                Some(Err(e)) => return Err(RunError(format!("read error: {e}"))),
+                Some(Err(e)) => return Err(RunError(format!("read error: {}", super::os_msg(&e)))),
             };
             self.pending = rec;
             return Ok(true);

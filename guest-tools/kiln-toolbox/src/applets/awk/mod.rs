@@ -155,19 +155,7 @@ pub(crate) fn assignment(arg: &str) -> Option<(String, String)> {
 }
 
 /// An I/O error as the C library words it.
-pub(crate) fn os_msg(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "No such file or directory".into(),
-        io::ErrorKind::PermissionDenied => "Permission denied".into(),
-        _ => {
-            let s = e.to_string();
-            match s.find(" (os error") {
-                Some(i) => s[..i].to_owned(),
-                None => s,
-            }
-        }
-    }
-}
+pub(crate) use super::common::why as os_msg;
 
 /// The dispatcher's entry point (applets.txt).
 pub fn uumain(args: impl Iterator<Item = OsString>) -> i32 {
